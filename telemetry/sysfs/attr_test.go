@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/krystalstack/gamesa/telemetry/telemetrytest"
 )
 
 func TestParseInt(t *testing.T) {
@@ -190,10 +192,11 @@ func TestLimitCelsius(t *testing.T) {
 // The reader must not hold on to a file: a collector reads thousands a
 // minute.
 func TestReadAttrClosesFiles(t *testing.T) {
+	path := filepath.Join(telemetrytest.Fixture(t, fixtureDir).Sys, "class/hwmon/hwmon0/temp1_input")
 	before := openFDs(t)
 	var r attrReader
 	for range 1000 {
-		if _, err := r.int(filepath.Join(fixtureDir, "sys/class/hwmon/hwmon0/temp1_input")); err != nil {
+		if _, err := r.int(path); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -5,14 +5,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/krystalstack/gamesa/telemetry"
+	"github.com/krystalstack/gamesa/telemetry/telemetrytest"
 )
 
 // BenchmarkSysfs runs the four collectors over the shared fixture once per
 // op, into a fresh Sample as the agent's tick does. Every 60th op includes a
-// re-scan, as in production.
+// re-scan, as in production. The fixture is copied once, before the timed
+// loop.
 func BenchmarkSysfs(b *testing.B) {
-	cs := allCollectors(telemetry.FixtureRoots(fixtureDir))
+	cs := allCollectors(telemetrytest.Fixture(b, fixtureDir))
 	ctx := context.Background()
 	now := t0
 	b.ReportAllocs()

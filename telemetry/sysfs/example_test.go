@@ -3,6 +3,7 @@ package sysfs_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -10,12 +11,26 @@ import (
 	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
 	"github.com/krystalstack/gamesa/telemetry"
 	"github.com/krystalstack/gamesa/telemetry/sysfs"
+	"github.com/krystalstack/gamesa/telemetry/telemetrytest"
 )
 
 // The collectors are built once and called once per tick with the tick's
 // time; RAPL's watts cover the interval between two calls.
 func Example() {
-	roots := telemetry.FixtureRoots("../testdata/fixture") // telemetry.DefaultRoots() on a real machine
+	// An agent passes telemetry.DefaultRoots(). The example reads a copy of
+	// the test fixture instead, with the ':' in its names restored (the
+	// committed tree spells it %3A; see package telemetrytest).
+	dir, err := os.MkdirTemp("", "sysfs-example-")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	if err := telemetrytest.CopyTree("../testdata/fixture", dir); err != nil {
+		fmt.Println(err)
+		return
+	}
+	roots := telemetry.FixtureRoots(dir)
 	collectors := []telemetry.Collector{
 		sysfs.NewHwmon(roots),
 		sysfs.NewThermalZones(roots),

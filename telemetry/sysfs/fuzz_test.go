@@ -12,6 +12,7 @@ import (
 
 	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
 	"github.com/krystalstack/gamesa/telemetry"
+	"github.com/krystalstack/gamesa/telemetry/telemetrytest"
 )
 
 func FuzzParseInt(f *testing.F) {
@@ -43,12 +44,12 @@ func FuzzParseUint(f *testing.F) {
 }
 
 // fixtureFiles lists every attribute file the collectors can reach through
-// the fixture's class directories, as the paths they open.
-func fixtureFiles(f *testing.F) []string {
+// the class directories of the sys tree, as the paths they open.
+func fixtureFiles(f *testing.F, sys string) []string {
 	f.Helper()
 	var files []string
 	for _, class := range []string{"hwmon", "thermal", "powercap", "power_supply"} {
-		classDir := filepath.Join(fixtureDir, "sys/class", class)
+		classDir := filepath.Join(sys, "class", class)
 		entries, err := os.ReadDir(classDir)
 		if err != nil {
 			f.Fatal(err)
@@ -71,12 +72,15 @@ func fixtureFiles(f *testing.F) []string {
 
 // FuzzCollectors replaces one fixture file's content (picked by index) with
 // the fuzzer's bytes and runs all four collectors twice: they must not
-// panic, and every number they fill must be finite.
+// panic, and every number they fill must be finite. The fuzzer's bytes never
+// reach the disk, so every input shares one copy of the fixture.
 func FuzzCollectors(f *testing.F) {
-	files := fixtureFiles(f)
+	roots := telemetrytest.Fixture(f, fixtureDir)
+	root := filepath.Dir(roots.Sys)
+	files := fixtureFiles(f, roots.Sys)
 	seed := func(suffix, content string) {
 		for i, p := range files {
-			if filepath.ToSlash(p[len(fixtureDir):]) == suffix {
+			if filepath.ToSlash(p[len(root):]) == suffix {
 				f.Add(uint16(i), []byte(content))
 				return
 			}
@@ -101,7 +105,6 @@ func FuzzCollectors(f *testing.F) {
 			}
 			return readAttr(path, buf)
 		}
-		roots := telemetry.FixtureRoots(fixtureDir)
 		h, z, r, p := NewHwmon(roots), NewThermalZones(roots), NewRAPL(roots), NewPowerSupply(roots)
 		h.r.read, z.r.read, r.r.read, p.r.read = read, read, read, read
 		for call := range 2 {

@@ -2,10 +2,11 @@ package sysfs
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"testing"
 
-	"github.com/krystalstack/gamesa/telemetry"
+	"github.com/krystalstack/gamesa/telemetry/telemetrytest"
 )
 
 // TestGolden runs collectors once over a tree and compares what each filled,
@@ -26,14 +27,16 @@ func TestGolden(t *testing.T) {
 		{"multi", "testdata/multi", []string{"hwmon", "thermal_zone"}},
 	}
 	for _, tree := range trees {
-		for _, nc := range allCollectors(telemetry.FixtureRoots(tree.dir)) {
+		roots := telemetrytest.Fixture(t, tree.dir)
+		copyDir := filepath.Dir(roots.Sys)
+		for _, nc := range allCollectors(roots) {
 			if !slices.Contains(tree.collectors, nc.name) {
 				continue
 			}
 			t.Run(tree.name+"/"+nc.name, func(t *testing.T) {
 				s := sampleAt(t0)
 				err := nc.c.Collect(context.Background(), s)
-				checkGolden(t, tree.name+"_"+nc.name, render(t, s, err))
+				checkGolden(t, tree.name+"_"+nc.name, render(t, s, err, copyDir, tree.dir))
 			})
 		}
 	}

@@ -23,7 +23,8 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden from the coll
 
 // fixtureDir is the machine tree shared by the telemetry collectors: a
 // laptop with coretemp, nvme, acpitz and thinkpad hwmon chips, two thermal
-// zones, RAPL with psys, and a battery on AC.
+// zones, RAPL with psys, and a battery on AC. Its committed names spell ':'
+// as %3A, so tests read it through telemetrytest.Fixture, never in place.
 const fixtureDir = "../testdata/fixture"
 
 // t0 is the time of a test's first sample.
@@ -51,8 +52,10 @@ func allCollectors(roots telemetry.Roots) []namedCollector {
 
 // render prints what a collector produced in a form that is byte-stable
 // across builds. protojson varies its whitespace on purpose, so its output
-// is compacted and re-indented by encoding/json.
-func render(t *testing.T, s *gamesav1.Sample, err error) []byte {
+// is compacted and re-indented by encoding/json. Errors name the files under
+// tmp, the test's copy of a tree; render shows them under dir, the
+// committed tree, so the output does not depend on where the copy is.
+func render(t *testing.T, s *gamesav1.Sample, err error, tmp, dir string) []byte {
 	t.Helper()
 	s = proto.CloneOf(s)
 	s.Time = nil // the same for every golden file; the rates show its use
@@ -68,7 +71,7 @@ func render(t *testing.T, s *gamesav1.Sample, err error) []byte {
 	if err == nil {
 		buf.WriteString("<nil>\n")
 	} else {
-		for line := range strings.SplitSeq(err.Error(), "\n") {
+		for line := range strings.SplitSeq(strings.ReplaceAll(err.Error(), tmp, dir), "\n") {
 			buf.WriteString(line + "\n")
 		}
 	}
@@ -114,50 +117,6 @@ func writeTree(t *testing.T, root string, files map[string]string) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// copyTree copies the directory src to dst, recreating symlinks as links
-// (os.CopyFS refuses them).
-func copyTree(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, path)
-		if err != nil {
-			return err
-		}
-		out := filepath.Join(dst, rel)
-		switch {
-		case d.Type()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(path)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(target, out)
-		case d.IsDir():
-			return os.MkdirAll(out, 0o755)
-		default:
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(out, b, 0o644)
-		}
-	})
-	if err != nil {
-		t.Fatalf("copy %s: %v", src, err)
-	}
-}
-
-// fixtureCopy returns the roots of a private, writable copy of the shared
-// fixture's sys tree.
-func fixtureCopy(t *testing.T) telemetry.Roots {
-	t.Helper()
-	dir := t.TempDir()
-	copyTree(t, filepath.Join(fixtureDir, "sys"), filepath.Join(dir, "sys"))
-	return telemetry.FixtureRoots(dir)
 }
 
 // failReads returns a readFunc that fails reads of files whose path ends in

@@ -12,6 +12,7 @@ import (
 
 	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
 	"github.com/krystalstack/gamesa/telemetry"
+	"github.com/krystalstack/gamesa/telemetry/telemetrytest"
 )
 
 func thermalNames(s *gamesav1.Sample) []string {
@@ -37,7 +38,8 @@ var fixtureHwmonTemps = []string{
 }
 
 func TestHwmonReadsOnlyValuesBetweenScans(t *testing.T) {
-	h := NewHwmon(telemetry.FixtureRoots(fixtureDir))
+	roots := telemetrytest.Fixture(t, fixtureDir)
+	h := NewHwmon(roots)
 	reads := countReads{}
 	h.r.read = reads.read
 	ctx := context.Background()
@@ -73,13 +75,13 @@ func TestHwmonReadsOnlyValuesBetweenScans(t *testing.T) {
 	if err := h.Collect(ctx, sampleAt(t0)); err != nil {
 		t.Fatalf("Collect #%d: %v", rescanEvery+1, err)
 	}
-	if n := reads[filepath.Join(fixtureDir, "sys/class/hwmon/hwmon0/name")]; n != 1 {
+	if n := reads[filepath.Join(roots.Sys, "class/hwmon/hwmon0/name")]; n != 1 {
 		t.Errorf("Collect #%d read hwmon0/name %d times; want 1 (a re-scan)", rescanEvery+1, n)
 	}
 }
 
 func TestHwmonHotplug(t *testing.T) {
-	roots := fixtureCopy(t)
+	roots := telemetrytest.Fixture(t, fixtureDir)
 	h := NewHwmon(roots)
 	ctx := context.Background()
 	collect := func(call string) *gamesav1.Sample {
@@ -139,9 +141,11 @@ func TestHwmonUnreadableSensor(t *testing.T) {
 		{"EACCES, never readable", syscall.EACCES, false, true},
 	}
 	const file = "hwmon0/temp5_input" // coretemp/Core 3
+	// The cases only read the tree: one copy serves them all.
+	roots := telemetrytest.Fixture(t, fixtureDir)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := NewHwmon(telemetry.FixtureRoots(fixtureDir))
+			h := NewHwmon(roots)
 			fail := map[string]error{}
 			h.r.read = failReads(fail)
 			if !tt.seenFirst {
@@ -208,7 +212,7 @@ func TestHwmonNotAvailable(t *testing.T) {
 func TestCollectCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	for _, nc := range allCollectors(telemetry.FixtureRoots(fixtureDir)) {
+	for _, nc := range allCollectors(telemetrytest.Fixture(t, fixtureDir)) {
 		s := sampleAt(t0)
 		if err := nc.c.Collect(ctx, s); !errors.Is(err, context.Canceled) {
 			t.Errorf("%s: Collect(canceled) = %v; want context.Canceled", nc.name, err)

@@ -14,6 +14,7 @@ import (
 
 	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
 	"github.com/krystalstack/gamesa/telemetry"
+	"github.com/krystalstack/gamesa/telemetry/telemetrytest"
 )
 
 // The fixture's max_energy_range_uj, the same for every zone.
@@ -100,7 +101,7 @@ func TestRAPLRates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			roots := fixtureCopy(t)
+			roots := telemetrytest.Fixture(t, fixtureDir)
 			if tt.prep != nil {
 				tt.prep(t, roots.Sys)
 			}
@@ -139,7 +140,7 @@ func TestRAPLRates(t *testing.T) {
 // A re-scan must keep each zone's previous reading, or every 60th sample
 // would lose its rates.
 func TestRAPLRescanKeepsRates(t *testing.T) {
-	roots := fixtureCopy(t)
+	roots := telemetrytest.Fixture(t, fixtureDir)
 	r := NewRAPL(roots)
 	for call := 1; call <= rescanEvery+1; call++ {
 		setEnergy(t, roots.Sys, map[string]uint64{"intel-rapl:0": uint64(call) * 7_000_000})
@@ -179,7 +180,7 @@ func checkPermissionDenied(t *testing.T, err error, s *gamesav1.Sample) {
 }
 
 func TestRAPLPermissionDenied(t *testing.T) {
-	r := NewRAPL(telemetry.FixtureRoots(fixtureDir))
+	r := NewRAPL(telemetrytest.Fixture(t, fixtureDir))
 	// Kernels since 5.10 make energy_uj 0400; root here would read it anyway.
 	r.r.read = failReads(map[string]error{"/energy_uj": syscall.EACCES})
 	for call := 1; call <= 2; call++ {
@@ -195,7 +196,7 @@ func TestRAPLPermissionDeniedChmod(t *testing.T) {
 	if os.Geteuid() == 0 {
 		t.Skip("running as root, where chmod 000 does not deny reads; TestRAPLPermissionDenied covers it by injection")
 	}
-	roots := fixtureCopy(t)
+	roots := telemetrytest.Fixture(t, fixtureDir)
 	for _, zone := range []string{"intel-rapl:0", "intel-rapl:0:0", "intel-rapl:0:1", "intel-rapl:1"} {
 		if err := os.Chmod(filepath.Join(roots.Sys, "class/powercap", zone, "energy_uj"), 0); err != nil {
 			t.Fatal(err)
@@ -208,7 +209,7 @@ func TestRAPLPermissionDeniedChmod(t *testing.T) {
 func TestRAPLKeepsOtherPower(t *testing.T) {
 	s := sampleAt(t0)
 	s.Power = &gamesav1.Power{OnAc: true, Batteries: []*gamesav1.Battery{{Name: "BAT0"}}}
-	if err := NewRAPL(telemetry.FixtureRoots(fixtureDir)).Collect(context.Background(), s); err != nil {
+	if err := NewRAPL(telemetrytest.Fixture(t, fixtureDir)).Collect(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
 	if !s.Power.OnAc || len(s.Power.Batteries) != 1 || len(s.Power.Rapl) != 4 {

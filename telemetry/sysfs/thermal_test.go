@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/krystalstack/gamesa/telemetry"
+	"github.com/krystalstack/gamesa/telemetry/telemetrytest"
 )
 
 func TestThermalZoneTrips(t *testing.T) {
@@ -71,9 +72,11 @@ func TestThermalZoneUnreadable(t *testing.T) {
 		{"EPERM", syscall.EPERM, false, true},
 	}
 	const file = "thermal_zone1/temp"
+	// The cases only read the tree: one copy serves them all.
+	roots := telemetrytest.Fixture(t, fixtureDir)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			z := NewThermalZones(telemetry.FixtureRoots(fixtureDir))
+			z := NewThermalZones(roots)
 			fail := map[string]error{}
 			z.r.read = failReads(fail)
 			if !tt.seenFirst {
