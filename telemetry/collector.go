@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"time"
 
@@ -112,6 +113,20 @@ func (r *Registry) Collect(ctx context.Context, s *gamesav1.Sample) {
 		err := safeCollect(ctx, e.c, s)
 		s.Collectors = append(s.Collectors, status(e.name, err, time.Since(start)))
 	}
+}
+
+// Close closes every collector that holds resources (implements io.Closer),
+// in reverse order of registration, and joins their errors.
+func (r *Registry) Close() error {
+	var errs []error
+	for i := len(r.entries) - 1; i >= 0; i-- {
+		if c, ok := r.entries[i].c.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", r.entries[i].name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func safeCollect(ctx context.Context, c Collector, s *gamesav1.Sample) (err error) {

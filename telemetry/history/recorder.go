@@ -31,7 +31,9 @@ type RecorderOptions struct {
 	MaxAge time.Duration
 	// MinInterval downsamples: a sample closer than MinInterval to the last
 	// one recorded is not written, so a 10 Hz watcher does not multiply the
-	// disk use. 0 records every sample.
+	// disk use. 5% of slack absorbs tick jitter: with MinInterval equal to a
+	// 1 s tick, a sample 999 ms after the last is still recorded. 0 records
+	// every sample.
 	MinInterval time.Duration
 	// FlushInterval batches writes: samples wait in memory until the oldest
 	// waiting one is FlushInterval older than the newest (by sample time),
@@ -293,7 +295,7 @@ func (r *Recorder) Append(s *gamesav1.Sample) error {
 	if r.closed {
 		return fmt.Errorf("history: append to %s: %w", r.path, ErrClosed)
 	}
-	if r.hasLast && absDiff(t, r.last) < int64(r.opts.MinInterval) {
+	if r.hasLast && absDiff(t, r.last) < int64(r.opts.MinInterval-r.opts.MinInterval/20) {
 		r.downsampled++
 		return nil
 	}

@@ -232,6 +232,21 @@ func TestRecorderMinInterval(t *testing.T) {
 	}
 }
 
+// TestRecorderMinIntervalJitter: a 1 s tick that fires a little early must
+// not lose every other sample to a 1 s MinInterval.
+func TestRecorderMinIntervalJitter(t *testing.T) {
+	o := testOptions()
+	o.MinInterval = time.Second
+	r := openRecorder(t, filepath.Join(t.TempDir(), "h.db"), o)
+	jitter := []time.Duration{0, -3, 2, -1, -4, 0, 3, -2}
+	for i, j := range jitter {
+		mustAppend(t, r, tiny(at(time.Duration(i)*time.Second+j*time.Millisecond), uint64(i)))
+	}
+	if got := len(seqs(rangeAll(t, r))); got != len(jitter) {
+		t.Errorf("recorded %d of %d jittered 1 Hz samples; want all", got, len(jitter))
+	}
+}
+
 func TestRecorderMaxBytes(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "h.db")
 	o := testOptions()
