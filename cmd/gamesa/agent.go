@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/krystalstack/gamesa/node"
+)
+
+func newAgentCmd() *cobra.Command {
+	var configPath string
+	d := node.DefaultConfig()
+	// Flag variables start at the defaults so --help shows them; only flags
+	// the user set override the config file.
+	f := d
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run a GAMESA node on this machine",
+		Long: `Run a GAMESA node: sample this machine every tick, keep its history, and serve
+the gRPC API (default 127.0.0.1:7070) and HTTP (default 127.0.0.1:8080: /gamesa,
+/metrics, /healthz). The node observes only; it changes nothing on the machine.
+
+Settings come from the defaults, then --config (YAML; unknown keys are errors),
+then flags. --dev is a single node on loopback with a temporary data directory.`,
+		Example: `  gamesa agent --dev
+  gamesa agent --dev --source sim --sim-scenario game
+  gamesa agent --config /etc/gamesa/agent.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := agentConfig(cmd.Flags(), configPath, f)
+			if err != nil {
+				return usageError{err}
+			}
+			cfg.Logger = newLogger(cmd.ErrOrStderr(), cfg.Log)
+			n, err := node.New(cfg, buildVersion())
+			if err != nil {
+				return usageError{err}
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return n.Run(ctx)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&configPath, "config", "", "YAML config file")
+	fs.BoolVar(&f.Dev, "dev", false, "single node on loopback, temporary data directory")
+	fs.StringVar(&f.NodeID, "node-id", "", "node name (default: the host name)")
+	fs.StringVar(&f.DataDir, "data-dir", "", "directory for history and state (required without --dev)")
+	fs.StringVar(&f.Mode, "mode", d.Mode, "observe (change nothing) or enforce")
+	fs.BoolVar(&f.Insecure, "insecure", false, "allow plaintext listeners beyond loopback")
+	fs.DurationVar(&f.Tick, "tick", d.Tick, "local loop period")
+	fs.StringVar(&f.GRPC.Address, "grpc-addr", d.GRPC.Address, "gRPC listen address")
+	fs.StringVar(&f.HTTP.Address, "http-addr", d.HTTP.Address, "HTTP listen address (dashboard, /metrics, /healthz)")
+	fs.StringVar(&f.Telemetry.Source, "source", d.Telemetry.Source, "telemetry source: host or sim")
+	fs.IntVar(&f.Telemetry.TopProcesses, "top-processes", d.Telemetry.TopProcesses, "busiest processes listed per sample")
+	fs.BoolVar(&f.Telemetry.GPU, "gpu", d.Telemetry.GPU, "read NVIDIA GPUs through NVML")
+	fs.StringVar(&f.Telemetry.ProcRoot, "proc-root", d.Telemetry.ProcRoot, "where procfs is mounted")
+	fs.StringVar(&f.Telemetry.SysRoot, "sys-root", d.Telemetry.SysRoot, "where sysfs is mounted")
+	fs.StringVar(&f.Telemetry.DevRoot, "dev-root", d.Telemetry.DevRoot, "where /dev is")
+	fs.StringVar(&f.Telemetry.EtcRoot, "etc-root", d.Telemetry.EtcRoot, "where /etc is (user names)")
+	fs.Uint64Var(&f.Sim.Seed, "sim-seed", d.Sim.Seed, "simulated machine seed")
+	fs.StringVar(&f.Sim.Scenario, "sim-scenario", d.Sim.Scenario, "simulated workload: idle, game, render, compile, browser, cycle")
+	fs.IntVar(&f.History.RingSize, "history-ring-size", d.History.RingSize, "samples kept in memory")
+	fs.DurationVar(&f.History.RingRetention, "history-ring-retention", d.History.RingRetention, "age limit of samples kept in memory")
+	fs.BoolVar(&f.History.Disk, "history-disk", d.History.Disk, "record samples on disk in the data directory")
+	f.History.MaxBytes = d.History.MaxBytes
+	fs.Var(&f.History.MaxBytes, "history-max-bytes", "on-disk history size bound (e.g. 128MiB)")
+	fs.DurationVar(&f.History.MaxAge, "history-max-age", d.History.MaxAge, "on-disk history age bound")
+	fs.DurationVar(&f.History.MinInterval, "history-min-interval", d.History.MinInterval, "shortest spacing of recorded samples")
+	fs.StringVar(&f.Log.Level, "log-level", d.Log.Level, "debug, info, warn or error")
+	fs.StringVar(&f.Log.Format, "log-format", d.Log.Format, "text or json")
+	return cmd
+}
+
+// flagKeys maps each agent flag to the Config field it sets. Keeping this
+// in one table makes "flags override the file" a loop, not a list of ifs.
+var flagKeys = map[string]func(dst *node.Config, f node.Config){
+	"dev":                    func(d *node.Config, f node.Config) { d.Dev = f.Dev },
+	"node-id":                func(d *node.Config, f node.Config) { d.NodeID = f.NodeID },
+	"data-dir":               func(d *node.Config, f node.Config) { d.DataDir = f.DataDir },
+	"mode":                   func(d *node.Config, f node.Config) { d.Mode = f.Mode },
+	"insecure":               func(d *node.Config, f node.Config) { d.Insecure = f.Insecure },
+	"tick":                   func(d *node.Config, f node.Config) { d.Tick = f.Tick },
+	"grpc-addr":              func(d *node.Config, f node.Config) { d.GRPC.Address = f.GRPC.Address },
+	"http-addr":              func(d *node.Config, f node.Config) { d.HTTP.Address = f.HTTP.Address },
+	"source":                 func(d *node.Config, f node.Config) { d.Telemetry.Source = f.Telemetry.Source },
+	"top-processes":          func(d *node.Config, f node.Config) { d.Telemetry.TopProcesses = f.Telemetry.TopProcesses },
+	"gpu":                    func(d *node.Config, f node.Config) { d.Telemetry.GPU = f.Telemetry.GPU },
+	"proc-root":              func(d *node.Config, f node.Config) { d.Telemetry.ProcRoot = f.Telemetry.ProcRoot },
+	"sys-root":               func(d *node.Config, f node.Config) { d.Telemetry.SysRoot = f.Telemetry.SysRoot },
+	"dev-root":               func(d *node.Config, f node.Config) { d.Telemetry.DevRoot = f.Telemetry.DevRoot },
+	"etc-root":               func(d *node.Config, f node.Config) { d.Telemetry.EtcRoot = f.Telemetry.EtcRoot },
+	"sim-seed":               func(d *node.Config, f node.Config) { d.Sim.Seed = f.Sim.Seed },
+	"sim-scenario":           func(d *node.Config, f node.Config) { d.Sim.Scenario = f.Sim.Scenario },
+	"history-ring-size":      func(d *node.Config, f node.Config) { d.History.RingSize = f.History.RingSize },
+	"history-ring-retention": func(d *node.Config, f node.Config) { d.History.RingRetention = f.History.RingRetention },
+	"history-disk":           func(d *node.Config, f node.Config) { d.History.Disk = f.History.Disk },
+	"history-max-bytes":      func(d *node.Config, f node.Config) { d.History.MaxBytes = f.History.MaxBytes },
+	"history-max-age":        func(d *node.Config, f node.Config) { d.History.MaxAge = f.History.MaxAge },
+	"history-min-interval":   func(d *node.Config, f node.Config) { d.History.MinInterval = f.History.MinInterval },
+	"log-level":              func(d *node.Config, f node.Config) { d.Log.Level = f.Log.Level },
+	"log-format":             func(d *node.Config, f node.Config) { d.Log.Format = f.Log.Format },
+}
+
+// agentConfig layers defaults, the config file and the flags the user set.
+func agentConfig(fs *pflag.FlagSet, path string, f node.Config) (node.Config, error) {
+	cfg := node.DefaultConfig()
+	if f.Dev {
+		cfg = node.DevConfig()
+	}
+	if path != "" {
+		var err error
+		if cfg, err = node.LoadConfig(path, cfg); err != nil {
+			return cfg, err
+		}
+	}
+	var flagErr error
+	fs.Visit(func(fl *pflag.Flag) {
+		if set, ok := flagKeys[fl.Name]; ok {
+			set(&cfg, f)
+		} else if fl.Name != "config" && flagErr == nil {
+			flagErr = usageError{errUnmappedFlag(fl.Name)}
+		}
+	})
+	if flagErr != nil {
+		return cfg, flagErr
+	}
+	return cfg, cfg.Validate()
+}
+
+type errUnmappedFlag string
+
+func (e errUnmappedFlag) Error() string {
+	return "internal: flag --" + string(e) + " sets no config key"
+}
+
+func newLogger(w io.Writer, lc node.LogConfig) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(strings.ToUpper(lc.Level))) // validated already
+	opts := &slog.HandlerOptions{Level: level}
+	if lc.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,278 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
+)
+
+// binPath is the gamesa binary TestMain builds once for every test here.
+var binPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "gamesa-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	binPath = filepath.Join(dir, "gamesa")
+	cmd := exec.Command("go", "build", "-o", binPath, ".")
+	cmd.Env = append(os.Environ(), "CGO_CFLAGS=-Wno-deprecated-declarations")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		panic("go build: " + err.Error() + "\n" + string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// buildBinary returns the binary TestMain built.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("the end-to-end test reads /proc")
+	}
+	return binPath
+}
+
+// agent is a running `gamesa agent` process.
+type agent struct {
+	cmd            *exec.Cmd
+	grpcAddr, http string
+	stderr         *bytes.Buffer
+	exited         chan error
+}
+
+// startAgent runs the real binary with OS-chosen loopback ports and waits
+// for its "node ready" log line, which names the addresses.
+func startAgent(t *testing.T, bin string, args ...string) *agent {
+	t.Helper()
+	args = append([]string{"agent", "--dev", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-format", "json"}, args...)
+	cmd := exec.Command(bin, args...)
+	pr, pw := io.Pipe()
+	a := &agent{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
+	cmd.Stderr = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { a.exited <- cmd.Wait(); pw.Close() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill() // the test failed before stopping it
+			<-a.exited
+		}
+	})
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			line := sc.Bytes()
+			a.stderr.Write(append(line, '\n'))
+			var rec struct{ Msg, GRPC, HTTP string }
+			if json.Unmarshal(line, &rec) == nil && rec.Msg == "node ready" {
+				a.grpcAddr, a.http = rec.GRPC, rec.HTTP
+				close(ready)
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case err := <-a.exited:
+		t.Fatalf("agent exited before ready: %v\n%s", err, a.stderr)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("agent not ready in 20s\n%s", a.stderr)
+	}
+	return a
+}
+
+// stop sends SIGTERM and expects a clean exit.
+func (a *agent) stop(t *testing.T) {
+	t.Helper()
+	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-a.exited:
+		if err != nil {
+			t.Fatalf("agent exit after SIGTERM: %v\n%s", err, a.stderr)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("agent still running 15s after SIGTERM\n%s", a.stderr)
+	}
+}
+
+func runCLI(t *testing.T, bin string, args ...string) (string, int) {
+	t.Helper()
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
+// TestEndToEnd starts the real binary on the real host and checks its
+// answers against the kernel: CPU count from /proc/stat, MemTotal from
+// /proc/meminfo. It uses the gRPC API, the CLI and /metrics, then stops the
+// agent with SIGTERM.
+func TestEndToEnd(t *testing.T) {
+	bin := buildBinary(t)
+	a := startAgent(t, bin)
+
+	conn, err := grpc.NewClient(a.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	api := gamesav1.NewNodeServiceClient(conn)
+	info, err := api.GetInfo(ctx, &gamesav1.GetInfoRequest{})
+	if err != nil {
+		t.Fatalf("GetInfo: %v", err)
+	}
+	cpus, memTotal := procCPUs(t), procMemTotal(t)
+	if got := int(info.GetInfo().GetCpuCount()); got != cpus {
+		t.Errorf("GetInfo cpu_count = %d; want %d from /proc/stat", got, cpus)
+	}
+	if got := info.GetInfo().GetMemoryTotalBytes(); got != memTotal {
+		t.Errorf("GetInfo memory_total_bytes = %d; want %d from /proc/meminfo", got, memTotal)
+	}
+	tel, err := api.GetTelemetry(ctx, &gamesav1.GetTelemetryRequest{})
+	if err != nil {
+		t.Fatalf("GetTelemetry: %v", err)
+	}
+	if got := len(tel.GetSample().GetCpu().GetCores()); got != cpus {
+		t.Errorf("sample has %d cores; want %d", got, cpus)
+	}
+	if tel.GetSample().GetProcesses().GetTotal() == 0 {
+		t.Error("sample counts no processes")
+	}
+
+	// The CLI, as a person would run it.
+	out, code := runCLI(t, bin, "status", "--addr", a.grpcAddr, "-o", "json")
+	if code != 0 {
+		t.Fatalf("gamesa status -o json exited %d: %s", code, out)
+	}
+	var st struct {
+		Info struct {
+			CPUCount         int    `json:"cpu_count"`
+			MemoryTotalBytes string `json:"memory_total_bytes"` // protojson writes 64-bit ints as strings
+		} `json:"info"`
+		Sample struct {
+			Seq string `json:"seq"`
+		} `json:"sample"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("gamesa status -o json is not JSON: %v\n%s", err, out)
+	}
+	if st.Info.CPUCount != cpus || st.Info.MemoryTotalBytes != strconv.FormatUint(memTotal, 10) || st.Sample.Seq == "" {
+		t.Errorf("gamesa status -o json = %+v; want %d cpus, %d bytes, a seq", st, cpus, memTotal)
+	}
+	out, code = runCLI(t, bin, "status", "--addr", a.grpcAddr)
+	if code != 0 || !strings.Contains(out, "cores") || !strings.Contains(out, "PID") {
+		t.Errorf("gamesa status exited %d:\n%s", code, out)
+	}
+	out, code = runCLI(t, bin, "top", "--addr", a.grpcAddr, "--interval", "200ms", "--count", "3", "-o", "json")
+	if lines := strings.Count(out, "\n"); code != 0 || lines != 3 {
+		t.Errorf("gamesa top --count 3 -o json exited %d with %d lines; want 0 and 3:\n%s", code, lines, out)
+	}
+	out, code = runCLI(t, bin, "history", "--addr", a.grpcAddr, "--since", "1m")
+	if code != 0 || !strings.Contains(out, "SEQ") {
+		t.Errorf("gamesa history exited %d:\n%s", code, out)
+	}
+
+	// Prometheus.
+	resp, err := http.Get("http://" + a.http + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body) // a short read shows up as missing metrics below
+	resp.Body.Close()
+	want := `gamesa_memory_bytes{kind="total"} ` + strconv.FormatFloat(float64(memTotal), 'g', -1, 64)
+	if !strings.Contains(string(body), want) {
+		t.Errorf("/metrics lacks %q", want)
+	}
+
+	a.stop(t)
+	if !strings.Contains(a.stderr.String(), "node stopped") {
+		t.Errorf("no 'node stopped' in the log:\n%s", a.stderr)
+	}
+}
+
+// TestConfigErrorsExit2: a bad config file or flag exits with status 2 and
+// names the key.
+func TestConfigErrorsExit2(t *testing.T) {
+	bin := buildBinary(t)
+	cfg := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(cfg, []byte("tick: 1s\nhistory:\n  max_age: forever\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"agent", "--dev", "--config", cfg}, "history.max_age (line 3)"},
+		{[]string{"agent", "--dev", "--tick", "1ms"}, "tick"},
+		{[]string{"agent", "--dev", "--source", "moon"}, "telemetry.source"},
+		{[]string{"agent"}, "data_dir"},
+		{[]string{"agent", "--no-such-flag"}, "no-such-flag"},
+		{[]string{"status", "-o", "xml"}, "--output"},
+	} {
+		out, code := runCLI(t, bin, tc.args...)
+		if code != exitUsage || !strings.Contains(out, tc.want) {
+			t.Errorf("gamesa %s = exit %d, %q; want exit 2 naming %q", strings.Join(tc.args, " "), code, out, tc.want)
+		}
+	}
+}
+
+func procCPUs(t *testing.T) int {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if len(l) > 3 && strings.HasPrefix(l, "cpu") && l[3] >= '0' && l[3] <= '9' {
+			n++
+		}
+	}
+	return n
+}
+
+func procMemTotal(t *testing.T) uint64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemTotal:" {
+			kb, err := strconv.ParseUint(f[1], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb * 1024
+		}
+	}
+	t.Fatal("no MemTotal in /proc/meminfo")
+	return 0
+}

@@ -1,0 +1,427 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/krystalstack/gamesa/telemetry"
+	"github.com/krystalstack/gamesa/telemetry/sim"
+)
+
+// Limits that keep the local loop cheap and the API honest.
+const (
+	// MinInterval is the shortest tick or watch interval a node accepts.
+	MinInterval = 100 * time.Millisecond
+	// MaxInterval is the longest tick or watch interval a node accepts.
+	MaxInterval = time.Hour
+)
+
+// Config is a node's configuration. The YAML keys are the `yaml` tags; error
+// messages name those keys, and the agent's flags carry the same names.
+type Config struct {
+	// NodeID names the node in the cluster; empty means the host name.
+	NodeID string `yaml:"node_id"`
+	// DataDir holds the recorder and, later, Raft state and models. Empty
+	// with Dev set means a fresh temporary directory removed on exit.
+	DataDir string `yaml:"data_dir"`
+	// Mode is "observe" (compute and show, change nothing) or "enforce".
+	Mode string `yaml:"mode"`
+	// Dev runs a single-node cluster on loopback with a temporary data dir.
+	Dev bool `yaml:"dev"`
+	// Insecure allows listening beyond loopback without TLS.
+	Insecure bool `yaml:"insecure"`
+	// Tick is the local loop's period.
+	Tick time.Duration `yaml:"tick"`
+
+	GRPC      ListenConfig    `yaml:"grpc"`
+	HTTP      ListenConfig    `yaml:"http"`
+	Telemetry TelemetryConfig `yaml:"telemetry"`
+	Sim       SimConfig       `yaml:"sim"`
+	History   HistoryConfig   `yaml:"history"`
+	Log       LogConfig       `yaml:"log"`
+
+	// Logger receives the node's logs; nil means slog.Default(). Not part of
+	// the file format.
+	Logger *slog.Logger `yaml:"-"`
+}
+
+// ListenConfig is one listening socket.
+type ListenConfig struct {
+	Address string `yaml:"address"`
+}
+
+// TelemetryConfig chooses what the node measures.
+type TelemetryConfig struct {
+	// Source is "host" (this machine) or "sim" (the simulated machine).
+	Source string `yaml:"source"`
+	// TopProcesses is how many of the busiest processes each sample lists.
+	TopProcesses int `yaml:"top_processes"`
+	// GPU enables the NVIDIA collector (absent driver = no GPU, not an error).
+	GPU      bool   `yaml:"gpu"`
+	ProcRoot string `yaml:"proc_root"`
+	SysRoot  string `yaml:"sys_root"`
+	DevRoot  string `yaml:"dev_root"`
+	EtcRoot  string `yaml:"etc_root"`
+}
+
+// Roots returns the host paths the collectors read.
+func (t TelemetryConfig) Roots() telemetry.Roots {
+	return telemetry.Roots{Proc: t.ProcRoot, Sys: t.SysRoot, Dev: t.DevRoot, Etc: t.EtcRoot}
+}
+
+// SimConfig parameterises the simulated machine.
+type SimConfig struct {
+	Seed uint64 `yaml:"seed"`
+	// Scenario is idle, game, render, compile, browser or cycle.
+	Scenario string `yaml:"scenario"`
+}
+
+// HistoryConfig bounds what the node remembers.
+type HistoryConfig struct {
+	// RingSize is how many samples the in-memory ring holds.
+	RingSize int `yaml:"ring_size"`
+	// RingRetention drops in-memory samples older than this.
+	RingRetention time.Duration `yaml:"ring_retention"`
+	// Disk enables the on-disk recorder in the data directory.
+	Disk bool `yaml:"disk"`
+	// MaxBytes bounds the recorder's stored samples ("128MiB" or bytes).
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	// MaxAge drops recorded samples older than this.
+	MaxAge time.Duration `yaml:"max_age"`
+	// MinInterval is the shortest spacing of recorded samples: faster ticks
+	// (a 10 Hz watcher) are kept in memory, not multiplied on disk.
+	MinInterval time.Duration `yaml:"min_interval"`
+}
+
+// LogConfig shapes the agent's log.
+type LogConfig struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is text or json.
+	Format string `yaml:"format"`
+}
+
+// DefaultConfig returns the configuration a plain `gamesa agent` uses.
+func DefaultConfig() Config {
+	roots := telemetry.DefaultRoots()
+	return Config{
+		Mode: "observe",
+		Tick: time.Second,
+		GRPC: ListenConfig{Address: "127.0.0.1:7070"},
+		HTTP: ListenConfig{Address: "127.0.0.1:8080"},
+		Telemetry: TelemetryConfig{
+			Source:       "host",
+			TopProcesses: 20,
+			GPU:          true,
+			ProcRoot:     roots.Proc,
+			SysRoot:      roots.Sys,
+			DevRoot:      roots.Dev,
+			EtcRoot:      roots.Etc,
+		},
+		Sim: SimConfig{Seed: 1, Scenario: "cycle"},
+		History: HistoryConfig{
+			RingSize:      900,
+			RingRetention: 15 * time.Minute,
+			Disk:          true,
+			MaxBytes:      128 << 20,
+			MaxAge:        7 * 24 * time.Hour,
+			MinInterval:   time.Second,
+		},
+		Log: LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// DevConfig is DefaultConfig for `gamesa agent --dev`: a single node on
+// loopback whose data lives in a temporary directory.
+func DevConfig() Config {
+	c := DefaultConfig()
+	c.Dev = true
+	return c
+}
+
+var logLevels = []string{"debug", "info", "warn", "error"}
+
+// Validate reports the first problem in c, naming its YAML key.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(key, format string, args ...any) {
+		errs = append(errs, &KeyError{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	oneOf := func(key, v string, allowed ...string) {
+		for _, a := range allowed {
+			if v == a {
+				return
+			}
+		}
+		add(key, "must be one of %s; got %q", strings.Join(allowed, ", "), v)
+	}
+
+	if c.NodeID != "" && !validNodeID(c.NodeID) {
+		add("node_id", "must be 1-64 letters, digits, '.', '_' or '-'; got %q", c.NodeID)
+	}
+	if c.DataDir == "" && !c.Dev {
+		add("data_dir", "must be set unless dev is true")
+	}
+	oneOf("mode", c.Mode, "observe", "enforce")
+	if c.Mode == "enforce" {
+		add("mode", "enforce needs the actuators, which this build does not have yet; use observe")
+	}
+	if c.Tick < MinInterval || c.Tick > MaxInterval {
+		add("tick", "must be between %v and %v; got %v", MinInterval, MaxInterval, c.Tick)
+	}
+	for _, l := range []struct {
+		key string
+		lc  ListenConfig
+	}{{"grpc.address", c.GRPC}, {"http.address", c.HTTP}} {
+		if err := checkListen(l.lc.Address, c.Insecure); err != nil {
+			add(l.key, "%v", err)
+		}
+	}
+	oneOf("telemetry.source", c.Telemetry.Source, "host", "sim")
+	if c.Telemetry.TopProcesses < 0 || c.Telemetry.TopProcesses > 1000 {
+		add("telemetry.top_processes", "must be between 0 and 1000; got %d", c.Telemetry.TopProcesses)
+	}
+	for _, r := range []struct{ key, v string }{
+		{"telemetry.proc_root", c.Telemetry.ProcRoot}, {"telemetry.sys_root", c.Telemetry.SysRoot},
+		{"telemetry.dev_root", c.Telemetry.DevRoot}, {"telemetry.etc_root", c.Telemetry.EtcRoot},
+	} {
+		if r.v == "" {
+			add(r.key, "must not be empty")
+		}
+	}
+	oneOf("sim.scenario", c.Sim.Scenario, sim.Scenarios()...)
+	if c.History.RingSize < 1 || c.History.RingSize > 1_000_000 {
+		add("history.ring_size", "must be between 1 and 1000000; got %d", c.History.RingSize)
+	}
+	if c.History.RingRetention < 0 {
+		add("history.ring_retention", "must not be negative; got %v", c.History.RingRetention)
+	}
+	if c.History.Disk {
+		if c.History.MaxBytes < 1<<20 {
+			add("history.max_bytes", "must be at least 1MiB; got %v", c.History.MaxBytes)
+		}
+		if c.History.MaxAge < time.Minute {
+			add("history.max_age", "must be at least 1m; got %v", c.History.MaxAge)
+		}
+		if c.History.MinInterval < 0 {
+			add("history.min_interval", "must not be negative; got %v", c.History.MinInterval)
+		}
+	}
+	oneOf("log.level", c.Log.Level, logLevels...)
+	oneOf("log.format", c.Log.Format, "text", "json")
+	return errors.Join(errs...)
+}
+
+// KeyError is a configuration error about one key.
+type KeyError struct {
+	Key string
+	// Line is the line in the config file, 0 when unknown.
+	Line int
+	Msg  string
+}
+
+func (e *KeyError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s (line %d): %s", e.Key, e.Line, e.Msg)
+	}
+	return e.Key + ": " + e.Msg
+}
+
+var nodeIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+func validNodeID(id string) bool { return nodeIDRe.MatchString(id) }
+
+// checkListen accepts host:port where the host is an IP address or
+// "localhost"; anything beyond loopback needs TLS, which arrives with the
+// cluster issue, so until then it needs insecure.
+func checkListen(addr string, insecure bool) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("must be host:port; %v", err)
+	}
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("port %q must be a number from 0 to 65535", port)
+	} else if p == 0 && host == "" {
+		return errors.New("an OS-chosen port needs an explicit host")
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip, err := netip.ParseAddr(host)
+	if host == "" || err != nil {
+		return fmt.Errorf("host %q must be an IP address or localhost", host)
+	}
+	if !ip.IsLoopback() && !insecure {
+		return fmt.Errorf("%s is beyond loopback: that needs TLS, which this build does not have yet; set insecure: true (--insecure) to allow plaintext", addr)
+	}
+	return nil
+}
+
+// LoadConfig reads a YAML file over base (normally DefaultConfig or
+// DevConfig). Unknown keys are errors.
+func LoadConfig(path string, base Config) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return base, fmt.Errorf("config: %w", err)
+	}
+	c, err := ParseConfig(data, base)
+	if err != nil {
+		return base, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// ParseConfig decodes YAML over base and validates the result. It does not
+// touch the file system.
+func ParseConfig(data []byte, base Config) (Config, error) {
+	c := base
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		var doc yaml.Node
+		_ = yaml.Unmarshal(data, &doc) // best effort: only used to name keys
+		return base, yamlError(err, &doc)
+	}
+	// A second document in one file is almost certainly a mistake.
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return base, errors.New("more than one YAML document; a config file holds one")
+	}
+	if err := c.Validate(); err != nil {
+		var doc yaml.Node
+		if yaml.Unmarshal(data, &doc) == nil {
+			addLines(err, &doc)
+		}
+		return base, err
+	}
+	return c, nil
+}
+
+// addLines fills in the file line of every KeyError in err whose key the
+// document sets, so a user can go straight to it.
+func addLines(err error, doc *yaml.Node) {
+	var ke *KeyError
+	if errors.As(err, &ke) {
+		ke.Line = lineOf(doc, ke.Key)
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			addLines(e, doc)
+		}
+	}
+}
+
+func lineOf(n *yaml.Node, dotted string) int {
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := 0
+	for _, part := range strings.Split(dotted, ".") {
+		if n.Kind != yaml.MappingNode {
+			return 0
+		}
+		found := false
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == part {
+				line, n, found = n.Content[i].Line, n.Content[i+1], true
+				break
+			}
+		}
+		if !found {
+			return 0
+		}
+	}
+	return line
+}
+
+var (
+	unknownKeyRe   = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
+	typeMismatchRe = regexp.MustCompile(`line (\d+): cannot unmarshal !!(\w+) ` + "`" + `([^` + "`" + `]*)` + "`" + ` into (\S+)`)
+)
+
+// yamlError turns yaml.v3's messages, which name Go types, into ones that
+// name the user's keys and lines.
+func yamlError(err error, doc *yaml.Node) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return fmt.Errorf("invalid YAML: %w", err)
+	}
+	msgs := make([]string, 0, len(te.Errors))
+	for _, m := range te.Errors {
+		if sm := unknownKeyRe.FindStringSubmatch(m); sm != nil {
+			msgs = append(msgs, fmt.Sprintf("line %s: unknown key %q", sm[1], sm[2]))
+			continue
+		}
+		if sm := typeMismatchRe.FindStringSubmatch(m); sm != nil {
+			line, _ := strconv.Atoi(sm[1])
+			key := keyAtLine(doc, line)
+			msgs = append(msgs, fmt.Sprintf("%s (line %s): %q is not a valid %s", key, sm[1], sm[3], goTypeWord(sm[4])))
+			continue
+		}
+		msgs = append(msgs, m)
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// keyAtLine returns the dotted key whose key or value starts on line, or
+// "value" when none does.
+func keyAtLine(n *yaml.Node, line int) string {
+	var walk func(n *yaml.Node, prefix string) string
+	walk = func(n *yaml.Node, prefix string) string {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				if k := walk(c, prefix); k != "" {
+					return k
+				}
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				key := n.Content[i].Value
+				if prefix != "" {
+					key = prefix + "." + key
+				}
+				if k := walk(n.Content[i+1], key); k != "" {
+					return k
+				}
+				if n.Content[i].Line == line || n.Content[i+1].Line == line {
+					return key
+				}
+			}
+		}
+		return ""
+	}
+	if k := walk(n, ""); k != "" {
+		return k
+	}
+	return "value"
+}
+
+func goTypeWord(t string) string {
+	switch {
+	case t == "time.Duration":
+		return "duration (e.g. 1s, 500ms, 15m)"
+	case t == "bool":
+		return "boolean (true or false)"
+	case strings.HasPrefix(t, "int") || strings.HasPrefix(t, "uint"):
+		return "integer"
+	case strings.HasSuffix(t, "ByteSize"):
+		return "size (e.g. 128MiB)"
+	case strings.HasPrefix(t, "node."):
+		return "section (a mapping of keys)"
+	default:
+		return t
+	}
+}
