@@ -60,6 +60,8 @@ type Config struct {
 // ListenConfig is one listening socket.
 type ListenConfig struct {
 	Address string `yaml:"address"`
+	// Pprof serves Go's profiler at /debug/pprof/ (HTTP listener only).
+	Pprof bool `yaml:"pprof,omitempty"`
 }
 
 // TelemetryConfig chooses what the node measures.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -17,6 +18,7 @@ import (
 //	/metrics            Prometheus text format
 //	/gamesa             the dashboard (a summary page until the dashboard issue)
 //	/gamesa/api/sample  the latest sample as JSON (protojson)
+//	/debug/pprof/       Go's profiler, only with http.pprof
 func (n *Node) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", n.serveHealthz)
@@ -26,6 +28,13 @@ func (n *Node) httpHandler() http.Handler {
 	}))
 	mux.HandleFunc("GET /gamesa/api/sample", n.serveSample)
 	mux.HandleFunc("GET /gamesa", n.serveDashboard)
+	if n.cfg.HTTP.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/gamesa", http.StatusFound)
 	})

@@ -388,6 +388,22 @@ func TestHTTPEndpoints(t *testing.T) {
 	if code, body := get("/gamesa/api/sample"); code != 200 || !strings.Contains(body, `"nodeId":"test-node"`) {
 		t.Errorf("/gamesa/api/sample = %d %.200s", code, body)
 	}
+	if code, _ := get("/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("/debug/pprof/ without http.pprof = %d; want 404", code)
+	}
+}
+
+func TestPprofOptIn(t *testing.T) {
+	tn := startNode(t, func(c *Config) { c.HTTP.Pprof = true })
+	resp, err := http.Get("http://" + tn.HTTPAddr().String() + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body) // a short body fails the check below
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "goroutine profile") {
+		t.Fatalf("/debug/pprof/goroutine with http.pprof = %d %.100s; want the profile", resp.StatusCode, b)
+	}
 }
 
 func TestHealthAndReflection(t *testing.T) {

@@ -59,6 +59,7 @@ then flags. --dev is a single node on loopback with a temporary data directory.`
 	fs.DurationVar(&f.Tick, "tick", d.Tick, "local loop period")
 	fs.StringVar(&f.GRPC.Address, "grpc-addr", d.GRPC.Address, "gRPC listen address")
 	fs.StringVar(&f.HTTP.Address, "http-addr", d.HTTP.Address, "HTTP listen address (dashboard, /metrics, /healthz)")
+	fs.BoolVar(&f.HTTP.Pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ on the HTTP listener")
 	fs.StringVar(&f.Telemetry.Source, "source", d.Telemetry.Source, "telemetry source: host or sim")
 	fs.IntVar(&f.Telemetry.TopProcesses, "top-processes", d.Telemetry.TopProcesses, "busiest processes listed per sample")
 	fs.BoolVar(&f.Telemetry.GPU, "gpu", d.Telemetry.GPU, "read NVIDIA GPUs through NVML")
@@ -91,6 +92,7 @@ var flagKeys = map[string]func(dst *node.Config, f node.Config){
 	"tick":                   func(d *node.Config, f node.Config) { d.Tick = f.Tick },
 	"grpc-addr":              func(d *node.Config, f node.Config) { d.GRPC.Address = f.GRPC.Address },
 	"http-addr":              func(d *node.Config, f node.Config) { d.HTTP.Address = f.HTTP.Address },
+	"pprof":                  func(d *node.Config, f node.Config) { d.HTTP.Pprof = f.HTTP.Pprof },
 	"source":                 func(d *node.Config, f node.Config) { d.Telemetry.Source = f.Telemetry.Source },
 	"top-processes":          func(d *node.Config, f node.Config) { d.Telemetry.TopProcesses = f.Telemetry.TopProcesses },
 	"gpu":                    func(d *node.Config, f node.Config) { d.Telemetry.GPU = f.Telemetry.GPU },
