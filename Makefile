@@ -1,0 +1,78 @@
+# GAMESA — the two commands a new user needs are `make run` and `make test`.
+
+GO      ?= go
+BIN     ?= bin/gamesa
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+# go-nvml's header marks old NVML calls deprecated; the warnings are noise.
+export CGO_CFLAGS ?= -Wno-deprecated-declarations
+# buf and staticcheck live in their own module so their dependencies never
+# touch the agent's go.mod.
+TOOL    := $(GO) tool -modfile=tools/go.mod
+ARGS    ?=
+
+.PHONY: all build run test test-race nocgo proto proto-check lint bench footprint fuzz clean
+
+all: build
+
+## build: compile the gamesa binary into bin/
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/gamesa
+
+## run: build and start a single-node agent on this machine (observe mode, loopback, temp data dir)
+run: build
+	./$(BIN) agent --dev $(ARGS)
+
+## test: vet, every test (fuzz seed corpora included), the race detector on the concurrent packages, a CGO_ENABLED=0 build
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+	$(MAKE) --no-print-directory test-race nocgo
+
+test-race:
+	$(GO) test -count=1 -race ./node/... ./telemetry/history/...
+
+## nocgo: the agent must build without cgo (the GPU collector compiles out)
+nocgo:
+	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/gamesa
+	CGO_ENABLED=0 $(GO) vet ./telemetry/gpu/
+
+## proto: regenerate the Go code from proto/ (buf and the plugins are pinned Go modules: no downloads outside the module proxy)
+proto:
+	$(TOOL) buf lint
+	$(TOOL) buf generate
+
+## proto-check: fail when the committed generated code is stale, or the protos fail buf lint
+proto-check:
+	$(TOOL) buf lint
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(TOOL) buf generate -o "$$tmp" && \
+	if ! diff -r -x '*.proto' proto "$$tmp/proto"; then \
+		echo "generated code is stale: run 'make proto' and commit the result" >&2; exit 1; \
+	fi
+
+## lint: go vet and staticcheck
+lint:
+	$(GO) vet ./...
+	$(TOOL) staticcheck ./...
+
+## bench: the benchmarks behind the README's figures (medians of 5 runs)
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./... | tee bench.txt
+
+## footprint: the agent's CPU and RSS at a 1 s tick over WINDOW seconds (default 60)
+WINDOW ?= 60
+footprint: build
+	scripts/footprint.sh $(BIN) $(WINDOW)
+
+## fuzz: run each fuzz target for FUZZTIME (default 20s)
+FUZZTIME ?= 20s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list='^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+clean:
+	rm -rf bin bench.txt
