@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
+	"github.com/krystalstack/gamesa/telemetry/telemetrytest"
 )
 
 // binPath is the gamesa binary TestMain builds once for every test here.
@@ -150,7 +151,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GetInfo: %v", err)
 	}
-	cpus, memTotal := procCPUs(t), procMemTotal(t)
+	cpus, memTotal := telemetrytest.KernelCPUs(t), telemetrytest.KernelMemTotal(t)
 	if got := int(info.GetInfo().GetCpuCount()); got != cpus {
 		t.Errorf("GetInfo cpu_count = %d; want %d from /proc/stat", got, cpus)
 	}
@@ -243,36 +244,4 @@ func TestConfigErrorsExit2(t *testing.T) {
 			t.Errorf("gamesa %s = exit %d, %q; want exit 2 naming %q", strings.Join(tc.args, " "), code, out, tc.want)
 		}
 	}
-}
-
-func procCPUs(t *testing.T) int {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, l := range strings.Split(string(b), "\n") {
-		if len(l) > 3 && strings.HasPrefix(l, "cpu") && l[3] >= '0' && l[3] <= '9' {
-			n++
-		}
-	}
-	return n
-}
-
-func procMemTotal(t *testing.T) uint64 {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemTotal:" {
-			kb, err := strconv.ParseUint(f[1], 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb * 1024
-		}
-	}
-	t.Fatal("no MemTotal in /proc/meminfo")
-	return 0
 }
