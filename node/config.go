@@ -50,6 +50,7 @@ type Config struct {
 	Telemetry TelemetryConfig `yaml:"telemetry"`
 	Sim       SimConfig       `yaml:"sim"`
 	History   HistoryConfig   `yaml:"history"`
+	ML        MLConfig        `yaml:"ml"`
 	Log       LogConfig       `yaml:"log"`
 
 	// Logger receives the node's logs; nil means slog.Default(). Not part of
@@ -107,6 +108,21 @@ type HistoryConfig struct {
 	MinInterval time.Duration `yaml:"min_interval"`
 }
 
+// MLConfig runs the on-device models: thermal forecast, anomaly detector,
+// workload classifier and action policy.
+type MLConfig struct {
+	// Enabled runs the models in the local loop.
+	Enabled bool `yaml:"enabled"`
+	// TrainStepsPerTick bounds online learning: optimizer steps per model
+	// per tick (0 = inference only).
+	TrainStepsPerTick int `yaml:"train_steps_per_tick"`
+	// SaveInterval is how often the models are written to the data dir
+	// (they are also written at shutdown).
+	SaveInterval time.Duration `yaml:"save_interval"`
+	// Seed makes a fresh model's initial weights reproducible.
+	Seed uint64 `yaml:"seed"`
+}
+
 // LogConfig shapes the agent's log.
 type LogConfig struct {
 	// Level is debug, info, warn or error.
@@ -141,6 +157,7 @@ func DefaultConfig() Config {
 			MaxAge:        7 * 24 * time.Hour,
 			MinInterval:   time.Second,
 		},
+		ML:  MLConfig{Enabled: true, TrainStepsPerTick: 1, SaveInterval: 5 * time.Minute, Seed: 1},
 		Log: LogConfig{Level: "info", Format: "text"},
 	}
 }
@@ -220,6 +237,12 @@ func (c Config) Validate() error {
 		if c.History.MinInterval < 0 {
 			add("history.min_interval", "must not be negative; got %v", c.History.MinInterval)
 		}
+	}
+	if c.ML.TrainStepsPerTick < 0 || c.ML.TrainStepsPerTick > 100 {
+		add("ml.train_steps_per_tick", "must be between 0 and 100; got %d", c.ML.TrainStepsPerTick)
+	}
+	if c.ML.SaveInterval < 0 {
+		add("ml.save_interval", "must not be negative; got %v", c.ML.SaveInterval)
 	}
 	oneOf("log.level", c.Log.Level, logLevels...)
 	oneOf("log.format", c.Log.Format, "text", "json")

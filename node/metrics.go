@@ -101,6 +101,13 @@ var (
 	descCollectorUp  = desc("collector_up", "1 when the collector read its data in the latest sample.", "collector", "state")
 	descCollectorDur = desc("collector_duration_seconds", "Time the collector took in the latest sample.", "collector")
 	descSampleTime   = desc("sample_timestamp_seconds", "Unix time of the latest sample.")
+	descForecast     = desc("thermal_forecast_celsius", "Forecast CPU package temperature.", "horizon")
+	descAnomaly      = desc("anomaly_score", "Anomaly detector reconstruction error.")
+	descAnomalyThr   = desc("anomaly_threshold", "The anomaly detector's adaptive threshold.")
+	descAnomalous    = desc("anomalous", "1 when the latest sample is judged anomalous.")
+	descWorkload     = desc("workload_class_confidence", "The workload classifier's confidence in its class.", "class")
+	descModelSamples = desc("model_training_samples", "Samples a model has trained on.", "model")
+	descModelLoss    = desc("model_loss", "Mean loss of a model's latest online training steps.", "model")
 	descWatchers     = desc("watchers", "Open WatchTelemetry streams.")
 	descCutOff       = desc("watchers_cut_off_total", "WatchTelemetry streams ended for reading too slowly.")
 )
@@ -141,6 +148,7 @@ func (e emitter) sample(s *gamesav1.Sample) {
 	e.gpus(s.GetGpus())
 	e.io(s)
 	e.processes(s.GetProcesses())
+	e.insights(s.GetInsights())
 	for _, st := range s.GetCollectors() {
 		up := 0.0
 		if st.GetState() == gamesav1.CollectorState_COLLECTOR_STATE_OK {
@@ -289,5 +297,30 @@ func (e emitter) processes(p *gamesav1.Processes) {
 		pid := strconv.FormatInt(int64(pr.GetPid()), 10)
 		e.g(descProcCPU, pr.GetCpuPercent()/100, pid, pr.GetName(), pr.GetUser())
 		e.g(descProcRSS, float64(pr.GetRssBytes()), pid, pr.GetName(), pr.GetUser())
+	}
+}
+
+func (e emitter) insights(in *gamesav1.Insights) {
+	if in == nil {
+		return
+	}
+	for _, f := range in.GetThermalForecast() {
+		e.g(descForecast, f.GetCelsius(), strconv.FormatUint(uint64(f.GetHorizonSeconds()), 10)+"s")
+	}
+	if in.GetAnomalyThreshold() > 0 {
+		e.g(descAnomaly, in.GetAnomalyScore())
+		e.g(descAnomalyThr, in.GetAnomalyThreshold())
+		anomalous := 0.0
+		if in.GetAnomalous() {
+			anomalous = 1
+		}
+		e.g(descAnomalous, anomalous)
+	}
+	if c := in.GetWorkloadClass(); c != "" {
+		e.g(descWorkload, in.GetWorkloadConfidence(), c)
+	}
+	for _, m := range in.GetModels() {
+		e.g(descModelSamples, float64(m.GetTrainingSamples()), m.GetKind())
+		e.g(descModelLoss, m.GetLoss(), m.GetKind())
 	}
 }

@@ -40,9 +40,10 @@ type Node struct {
 	log     *slog.Logger
 	version string
 
-	hub  *hub
-	ring *history.Ring
-	rec  *history.Recorder // nil when history.disk is off
+	hub    *hub
+	ring   *history.Ring
+	rec    *history.Recorder // nil when history.disk is off
+	models *modelSet         // nil when ml.enabled is off; owned by the loop
 	// recBroken stops writes after the recorder reports damage; owned by the loop.
 	recBroken bool
 	src       telemetry.Source
@@ -122,6 +123,18 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		defer func() {
 			if cerr := n.rec.Close(); cerr != nil {
 				err = errors.Join(err, fmt.Errorf("closing recorder: %w", cerr))
+			}
+		}()
+	}
+
+	if n.cfg.ML.Enabled {
+		if n.models, err = newModelSet(filepath.Join(dataDir, "models"), modelKinds(), n.cfg.ML.Seed,
+			n.cfg.ML.TrainStepsPerTick, n.cfg.ML.SaveInterval, time.Now(), n.log); err != nil {
+			return err
+		}
+		defer func() {
+			if serr := n.models.save(); serr != nil {
+				n.log.Warn("saving models at shutdown", "err", serr)
 			}
 		}()
 	}
@@ -312,6 +325,10 @@ func (n *Node) tick(ctx context.Context, now time.Time, period time.Duration) {
 	s.NodeId, s.Seq = n.cfg.NodeID, n.seq
 	if s.Time == nil {
 		s.Time = timestamppb.New(now)
+	}
+	if n.models != nil {
+		n.models.observe(s)
+		n.models.maybeSave(now)
 	}
 	if err := n.ring.Append(s); err != nil {
 		n.log.Warn("keeping sample in memory", "err", err)

@@ -106,7 +106,39 @@ func writeSample(w io.Writer, s *gamesav1.Sample, now time.Time) {
 	if p := s.GetProcesses(); p != nil {
 		fmt.Fprintf(w, "procs\t%d processes, %d threads\n", p.GetTotal(), p.GetThreads())
 	}
+	writeInsights(w, s.GetInsights())
 	writeCollectors(w, s.GetCollectors())
+}
+
+// writeInsights prints what the node's models make of the sample.
+func writeInsights(w io.Writer, in *gamesav1.Insights) {
+	if in == nil {
+		return
+	}
+	var parts []string
+	for _, f := range in.GetThermalForecast() {
+		parts = append(parts, fmt.Sprintf("%.1f°C in %ds", f.GetCelsius(), f.GetHorizonSeconds()))
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "forecast\t%s\n", strings.Join(parts, "  "))
+	}
+	if in.GetAnomalyThreshold() > 0 {
+		verdict := "normal"
+		if in.GetAnomalous() {
+			verdict = "ANOMALOUS"
+		}
+		fmt.Fprintf(w, "anomaly\t%s (score %.3g, threshold %.3g)\n", verdict, in.GetAnomalyScore(), in.GetAnomalyThreshold())
+	}
+	if c := in.GetWorkloadClass(); c != "" {
+		fmt.Fprintf(w, "workload\t%s (%.0f%% confident)\n", c, 100*in.GetWorkloadConfidence())
+	}
+	if ms := in.GetModels(); len(ms) > 0 {
+		parts = parts[:0]
+		for _, m := range ms {
+			parts = append(parts, fmt.Sprintf("%s %d samples", m.GetKind(), m.GetTrainingSamples()))
+		}
+		fmt.Fprintf(w, "models\t%s\n", strings.Join(parts, ", "))
+	}
 }
 
 // writeCollectors prints one line per collector that is not fine, and a

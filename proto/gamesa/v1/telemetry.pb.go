@@ -104,7 +104,9 @@ type Sample struct {
 	Net       []*NetInterface  `protobuf:"bytes,13,rep,name=net,proto3" json:"net,omitempty"`
 	Processes *Processes       `protobuf:"bytes,14,opt,name=processes,proto3" json:"processes,omitempty"`
 	// One entry per collector that ran for this sample.
-	Collectors    []*CollectorStatus `protobuf:"bytes,15,rep,name=collectors,proto3" json:"collectors,omitempty"`
+	Collectors []*CollectorStatus `protobuf:"bytes,15,rep,name=collectors,proto3" json:"collectors,omitempty"`
+	// What the node's models make of this sample; absent when models are off.
+	Insights      *Insights `protobuf:"bytes,16,opt,name=insights,proto3" json:"insights,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -244,6 +246,236 @@ func (x *Sample) GetCollectors() []*CollectorStatus {
 	return nil
 }
 
+func (x *Sample) GetInsights() *Insights {
+	if x != nil {
+		return x.Insights
+	}
+	return nil
+}
+
+// Insights are the outputs of the node's on-device models for one sample.
+type Insights struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Forecasts of the CPU package temperature; empty until the thermal
+	// model has enough history.
+	ThermalForecast []*ThermalForecast `protobuf:"bytes,1,rep,name=thermal_forecast,json=thermalForecast,proto3" json:"thermal_forecast,omitempty"`
+	// Reconstruction error of the anomaly detector, and the adaptive
+	// threshold it is compared with; both 0 until the detector is ready.
+	AnomalyScore     float64 `protobuf:"fixed64,2,opt,name=anomaly_score,json=anomalyScore,proto3" json:"anomaly_score,omitempty"`
+	AnomalyThreshold float64 `protobuf:"fixed64,3,opt,name=anomaly_threshold,json=anomalyThreshold,proto3" json:"anomaly_threshold,omitempty"`
+	Anomalous        bool    `protobuf:"varint,4,opt,name=anomalous,proto3" json:"anomalous,omitempty"`
+	// The workload class ("game", "render", "compile", "browser", "idle") and
+	// the classifier's confidence 0..1; empty until a window is full.
+	WorkloadClass      string  `protobuf:"bytes,5,opt,name=workload_class,json=workloadClass,proto3" json:"workload_class,omitempty"`
+	WorkloadConfidence float64 `protobuf:"fixed64,6,opt,name=workload_confidence,json=workloadConfidence,proto3" json:"workload_confidence,omitempty"`
+	// The version and training-sample count of each model, by kind.
+	Models        []*ModelState `protobuf:"bytes,7,rep,name=models,proto3" json:"models,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Insights) Reset() {
+	*x = Insights{}
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Insights) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Insights) ProtoMessage() {}
+
+func (x *Insights) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Insights.ProtoReflect.Descriptor instead.
+func (*Insights) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Insights) GetThermalForecast() []*ThermalForecast {
+	if x != nil {
+		return x.ThermalForecast
+	}
+	return nil
+}
+
+func (x *Insights) GetAnomalyScore() float64 {
+	if x != nil {
+		return x.AnomalyScore
+	}
+	return 0
+}
+
+func (x *Insights) GetAnomalyThreshold() float64 {
+	if x != nil {
+		return x.AnomalyThreshold
+	}
+	return 0
+}
+
+func (x *Insights) GetAnomalous() bool {
+	if x != nil {
+		return x.Anomalous
+	}
+	return false
+}
+
+func (x *Insights) GetWorkloadClass() string {
+	if x != nil {
+		return x.WorkloadClass
+	}
+	return ""
+}
+
+func (x *Insights) GetWorkloadConfidence() float64 {
+	if x != nil {
+		return x.WorkloadConfidence
+	}
+	return 0
+}
+
+func (x *Insights) GetModels() []*ModelState {
+	if x != nil {
+		return x.Models
+	}
+	return nil
+}
+
+// ThermalForecast is the predicted temperature some seconds ahead.
+type ThermalForecast struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	HorizonSeconds uint32                 `protobuf:"varint,1,opt,name=horizon_seconds,json=horizonSeconds,proto3" json:"horizon_seconds,omitempty"`
+	Celsius        float64                `protobuf:"fixed64,2,opt,name=celsius,proto3" json:"celsius,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ThermalForecast) Reset() {
+	*x = ThermalForecast{}
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ThermalForecast) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ThermalForecast) ProtoMessage() {}
+
+func (x *ThermalForecast) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ThermalForecast.ProtoReflect.Descriptor instead.
+func (*ThermalForecast) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ThermalForecast) GetHorizonSeconds() uint32 {
+	if x != nil {
+		return x.HorizonSeconds
+	}
+	return 0
+}
+
+func (x *ThermalForecast) GetCelsius() float64 {
+	if x != nil {
+		return x.Celsius
+	}
+	return 0
+}
+
+// ModelState says which model produced an insight.
+type ModelState struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Kind            string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Version         uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	TrainingSamples uint64                 `protobuf:"varint,3,opt,name=training_samples,json=trainingSamples,proto3" json:"training_samples,omitempty"`
+	// Mean training loss of the latest online training steps.
+	Loss          float64 `protobuf:"fixed64,4,opt,name=loss,proto3" json:"loss,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModelState) Reset() {
+	*x = ModelState{}
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelState) ProtoMessage() {}
+
+func (x *ModelState) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelState.ProtoReflect.Descriptor instead.
+func (*ModelState) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ModelState) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ModelState) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *ModelState) GetTrainingSamples() uint64 {
+	if x != nil {
+		return x.TrainingSamples
+	}
+	return 0
+}
+
+func (x *ModelState) GetLoss() float64 {
+	if x != nil {
+		return x.Loss
+	}
+	return 0
+}
+
 // CPU is the processor as a whole and per logical core.
 type CPU struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -263,7 +495,7 @@ type CPU struct {
 
 func (x *CPU) Reset() {
 	*x = CPU{}
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[1]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -275,7 +507,7 @@ func (x *CPU) String() string {
 func (*CPU) ProtoMessage() {}
 
 func (x *CPU) ProtoReflect() protoreflect.Message {
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[1]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -288,7 +520,7 @@ func (x *CPU) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CPU.ProtoReflect.Descriptor instead.
 func (*CPU) Descriptor() ([]byte, []int) {
-	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{1}
+	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CPU) GetUtilizationPercent() float64 {
@@ -362,7 +594,7 @@ type CPUCore struct {
 
 func (x *CPUCore) Reset() {
 	*x = CPUCore{}
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[2]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -374,7 +606,7 @@ func (x *CPUCore) String() string {
 func (*CPUCore) ProtoMessage() {}
 
 func (x *CPUCore) ProtoReflect() protoreflect.Message {
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[2]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -387,7 +619,7 @@ func (x *CPUCore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CPUCore.ProtoReflect.Descriptor instead.
 func (*CPUCore) Descriptor() ([]byte, []int) {
-	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{2}
+	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CPUCore) GetId() uint32 {
@@ -476,7 +708,7 @@ type Load struct {
 
 func (x *Load) Reset() {
 	*x = Load{}
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[3]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -488,7 +720,7 @@ func (x *Load) String() string {
 func (*Load) ProtoMessage() {}
 
 func (x *Load) ProtoReflect() protoreflect.Message {
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[3]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -501,7 +733,7 @@ func (x *Load) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Load.ProtoReflect.Descriptor instead.
 func (*Load) Descriptor() ([]byte, []int) {
-	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{3}
+	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Load) GetLoad1() float64 {
@@ -573,7 +805,7 @@ type Memory struct {
 
 func (x *Memory) Reset() {
 	*x = Memory{}
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[4]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -585,7 +817,7 @@ func (x *Memory) String() string {
 func (*Memory) ProtoMessage() {}
 
 func (x *Memory) ProtoReflect() protoreflect.Message {
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[4]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -598,7 +830,7 @@ func (x *Memory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Memory.ProtoReflect.Descriptor instead.
 func (*Memory) Descriptor() ([]byte, []int) {
-	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{4}
+	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Memory) GetTotalBytes() uint64 {
@@ -692,7 +924,7 @@ type ThermalSensor struct {
 
 func (x *ThermalSensor) Reset() {
 	*x = ThermalSensor{}
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[5]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -704,7 +936,7 @@ func (x *ThermalSensor) String() string {
 func (*ThermalSensor) ProtoMessage() {}
 
 func (x *ThermalSensor) ProtoReflect() protoreflect.Message {
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[5]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -717,7 +949,7 @@ func (x *ThermalSensor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThermalSensor.ProtoReflect.Descriptor instead.
 func (*ThermalSensor) Descriptor() ([]byte, []int) {
-	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{5}
+	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ThermalSensor) GetName() string {
@@ -784,7 +1016,7 @@ type Fan struct {
 
 func (x *Fan) Reset() {
 	*x = Fan{}
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[6]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -796,7 +1028,7 @@ func (x *Fan) String() string {
 func (*Fan) ProtoMessage() {}
 
 func (x *Fan) ProtoReflect() protoreflect.Message {
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[6]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -809,7 +1041,7 @@ func (x *Fan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Fan.ProtoReflect.Descriptor instead.
 func (*Fan) Descriptor() ([]byte, []int) {
-	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{6}
+	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Fan) GetName() string {
@@ -870,7 +1102,7 @@ type Power struct {
 
 func (x *Power) Reset() {
 	*x = Power{}
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[7]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -882,7 +1114,7 @@ func (x *Power) String() string {
 func (*Power) ProtoMessage() {}
 
 func (x *Power) ProtoReflect() protoreflect.Message {
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[7]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -895,7 +1127,7 @@ func (x *Power) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Power.ProtoReflect.Descriptor instead.
 func (*Power) Descriptor() ([]byte, []int) {
-	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{7}
+	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Power) GetRapl() []*RAPLDomain {
@@ -946,7 +1178,7 @@ type RAPLDomain struct {
 
 func (x *RAPLDomain) Reset() {
 	*x = RAPLDomain{}
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[8]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -958,7 +1190,7 @@ func (x *RAPLDomain) String() string {
 func (*RAPLDomain) ProtoMessage() {}
 
 func (x *RAPLDomain) ProtoReflect() protoreflect.Message {
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[8]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -971,7 +1203,7 @@ func (x *RAPLDomain) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RAPLDomain.ProtoReflect.Descriptor instead.
 func (*RAPLDomain) Descriptor() ([]byte, []int) {
-	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{8}
+	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RAPLDomain) GetZone() string {
@@ -1036,7 +1268,7 @@ type Battery struct {
 
 func (x *Battery) Reset() {
 	*x = Battery{}
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[9]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1048,7 +1280,7 @@ func (x *Battery) String() string {
 func (*Battery) ProtoMessage() {}
 
 func (x *Battery) ProtoReflect() protoreflect.Message {
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[9]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1061,7 +1293,7 @@ func (x *Battery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Battery.ProtoReflect.Descriptor instead.
 func (*Battery) Descriptor() ([]byte, []int) {
-	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{9}
+	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Battery) GetName() string {
@@ -1158,7 +1390,7 @@ type GPU struct {
 
 func (x *GPU) Reset() {
 	*x = GPU{}
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[10]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1170,7 +1402,7 @@ func (x *GPU) String() string {
 func (*GPU) ProtoMessage() {}
 
 func (x *GPU) ProtoReflect() protoreflect.Message {
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[10]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1183,7 +1415,7 @@ func (x *GPU) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GPU.ProtoReflect.Descriptor instead.
 func (*GPU) Descriptor() ([]byte, []int) {
-	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{10}
+	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GPU) GetIndex() uint32 {
@@ -1337,7 +1569,7 @@ type Disk struct {
 
 func (x *Disk) Reset() {
 	*x = Disk{}
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[11]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1349,7 +1581,7 @@ func (x *Disk) String() string {
 func (*Disk) ProtoMessage() {}
 
 func (x *Disk) ProtoReflect() protoreflect.Message {
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[11]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1362,7 +1594,7 @@ func (x *Disk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Disk.ProtoReflect.Descriptor instead.
 func (*Disk) Descriptor() ([]byte, []int) {
-	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{11}
+	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Disk) GetName() string {
@@ -1441,7 +1673,7 @@ type NetInterface struct {
 
 func (x *NetInterface) Reset() {
 	*x = NetInterface{}
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[12]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1453,7 +1685,7 @@ func (x *NetInterface) String() string {
 func (*NetInterface) ProtoMessage() {}
 
 func (x *NetInterface) ProtoReflect() protoreflect.Message {
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[12]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1466,7 +1698,7 @@ func (x *NetInterface) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetInterface.ProtoReflect.Descriptor instead.
 func (*NetInterface) Descriptor() ([]byte, []int) {
-	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{12}
+	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *NetInterface) GetName() string {
@@ -1559,7 +1791,7 @@ type Processes struct {
 
 func (x *Processes) Reset() {
 	*x = Processes{}
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[13]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1571,7 +1803,7 @@ func (x *Processes) String() string {
 func (*Processes) ProtoMessage() {}
 
 func (x *Processes) ProtoReflect() protoreflect.Message {
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[13]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1584,7 +1816,7 @@ func (x *Processes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Processes.ProtoReflect.Descriptor instead.
 func (*Processes) Descriptor() ([]byte, []int) {
-	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{13}
+	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Processes) GetTotal() uint32 {
@@ -1630,7 +1862,7 @@ type Process struct {
 
 func (x *Process) Reset() {
 	*x = Process{}
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[14]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1642,7 +1874,7 @@ func (x *Process) String() string {
 func (*Process) ProtoMessage() {}
 
 func (x *Process) ProtoReflect() protoreflect.Message {
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[14]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1655,7 +1887,7 @@ func (x *Process) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Process.ProtoReflect.Descriptor instead.
 func (*Process) Descriptor() ([]byte, []int) {
-	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{14}
+	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Process) GetPid() int32 {
@@ -1749,7 +1981,7 @@ type CollectorStatus struct {
 
 func (x *CollectorStatus) Reset() {
 	*x = CollectorStatus{}
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[15]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1761,7 +1993,7 @@ func (x *CollectorStatus) String() string {
 func (*CollectorStatus) ProtoMessage() {}
 
 func (x *CollectorStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_gamesa_v1_telemetry_proto_msgTypes[15]
+	mi := &file_gamesa_v1_telemetry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1774,7 +2006,7 @@ func (x *CollectorStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectorStatus.ProtoReflect.Descriptor instead.
 func (*CollectorStatus) Descriptor() ([]byte, []int) {
-	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{15}
+	return file_gamesa_v1_telemetry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CollectorStatus) GetName() string {
@@ -1809,7 +2041,7 @@ var File_gamesa_v1_telemetry_proto protoreflect.FileDescriptor
 
 const file_gamesa_v1_telemetry_proto_rawDesc = "" +
 	"\n" +
-	"\x19gamesa/v1/telemetry.proto\x12\tgamesa.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd3\x04\n" +
+	"\x19gamesa/v1/telemetry.proto\x12\tgamesa.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x84\x05\n" +
 	"\x06Sample\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x10\n" +
@@ -1828,7 +2060,25 @@ const file_gamesa_v1_telemetry_proto_rawDesc = "" +
 	"\tprocesses\x18\x0e \x01(\v2\x14.gamesa.v1.ProcessesR\tprocesses\x12:\n" +
 	"\n" +
 	"collectors\x18\x0f \x03(\v2\x1a.gamesa.v1.CollectorStatusR\n" +
-	"collectors\"\x8c\x02\n" +
+	"collectors\x12/\n" +
+	"\binsights\x18\x10 \x01(\v2\x13.gamesa.v1.InsightsR\binsights\"\xc8\x02\n" +
+	"\bInsights\x12E\n" +
+	"\x10thermal_forecast\x18\x01 \x03(\v2\x1a.gamesa.v1.ThermalForecastR\x0fthermalForecast\x12#\n" +
+	"\ranomaly_score\x18\x02 \x01(\x01R\fanomalyScore\x12+\n" +
+	"\x11anomaly_threshold\x18\x03 \x01(\x01R\x10anomalyThreshold\x12\x1c\n" +
+	"\tanomalous\x18\x04 \x01(\bR\tanomalous\x12%\n" +
+	"\x0eworkload_class\x18\x05 \x01(\tR\rworkloadClass\x12/\n" +
+	"\x13workload_confidence\x18\x06 \x01(\x01R\x12workloadConfidence\x12-\n" +
+	"\x06models\x18\a \x03(\v2\x15.gamesa.v1.ModelStateR\x06models\"T\n" +
+	"\x0fThermalForecast\x12'\n" +
+	"\x0fhorizon_seconds\x18\x01 \x01(\rR\x0ehorizonSeconds\x12\x18\n" +
+	"\acelsius\x18\x02 \x01(\x01R\acelsius\"y\n" +
+	"\n" +
+	"ModelState\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\x12)\n" +
+	"\x10training_samples\x18\x03 \x01(\x04R\x0ftrainingSamples\x12\x12\n" +
+	"\x04loss\x18\x04 \x01(\x01R\x04loss\"\x8c\x02\n" +
 	"\x03CPU\x12/\n" +
 	"\x13utilization_percent\x18\x01 \x01(\x01R\x12utilizationPercent\x12!\n" +
 	"\fuser_percent\x18\x02 \x01(\x01R\vuserPercent\x12%\n" +
@@ -2002,52 +2252,58 @@ func file_gamesa_v1_telemetry_proto_rawDescGZIP() []byte {
 }
 
 var file_gamesa_v1_telemetry_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_gamesa_v1_telemetry_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_gamesa_v1_telemetry_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_gamesa_v1_telemetry_proto_goTypes = []any{
 	(CollectorState)(0),           // 0: gamesa.v1.CollectorState
 	(*Sample)(nil),                // 1: gamesa.v1.Sample
-	(*CPU)(nil),                   // 2: gamesa.v1.CPU
-	(*CPUCore)(nil),               // 3: gamesa.v1.CPUCore
-	(*Load)(nil),                  // 4: gamesa.v1.Load
-	(*Memory)(nil),                // 5: gamesa.v1.Memory
-	(*ThermalSensor)(nil),         // 6: gamesa.v1.ThermalSensor
-	(*Fan)(nil),                   // 7: gamesa.v1.Fan
-	(*Power)(nil),                 // 8: gamesa.v1.Power
-	(*RAPLDomain)(nil),            // 9: gamesa.v1.RAPLDomain
-	(*Battery)(nil),               // 10: gamesa.v1.Battery
-	(*GPU)(nil),                   // 11: gamesa.v1.GPU
-	(*Disk)(nil),                  // 12: gamesa.v1.Disk
-	(*NetInterface)(nil),          // 13: gamesa.v1.NetInterface
-	(*Processes)(nil),             // 14: gamesa.v1.Processes
-	(*Process)(nil),               // 15: gamesa.v1.Process
-	(*CollectorStatus)(nil),       // 16: gamesa.v1.CollectorStatus
-	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 18: google.protobuf.Duration
+	(*Insights)(nil),              // 2: gamesa.v1.Insights
+	(*ThermalForecast)(nil),       // 3: gamesa.v1.ThermalForecast
+	(*ModelState)(nil),            // 4: gamesa.v1.ModelState
+	(*CPU)(nil),                   // 5: gamesa.v1.CPU
+	(*CPUCore)(nil),               // 6: gamesa.v1.CPUCore
+	(*Load)(nil),                  // 7: gamesa.v1.Load
+	(*Memory)(nil),                // 8: gamesa.v1.Memory
+	(*ThermalSensor)(nil),         // 9: gamesa.v1.ThermalSensor
+	(*Fan)(nil),                   // 10: gamesa.v1.Fan
+	(*Power)(nil),                 // 11: gamesa.v1.Power
+	(*RAPLDomain)(nil),            // 12: gamesa.v1.RAPLDomain
+	(*Battery)(nil),               // 13: gamesa.v1.Battery
+	(*GPU)(nil),                   // 14: gamesa.v1.GPU
+	(*Disk)(nil),                  // 15: gamesa.v1.Disk
+	(*NetInterface)(nil),          // 16: gamesa.v1.NetInterface
+	(*Processes)(nil),             // 17: gamesa.v1.Processes
+	(*Process)(nil),               // 18: gamesa.v1.Process
+	(*CollectorStatus)(nil),       // 19: gamesa.v1.CollectorStatus
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
 }
 var file_gamesa_v1_telemetry_proto_depIdxs = []int32{
-	17, // 0: gamesa.v1.Sample.time:type_name -> google.protobuf.Timestamp
-	2,  // 1: gamesa.v1.Sample.cpu:type_name -> gamesa.v1.CPU
-	4,  // 2: gamesa.v1.Sample.load:type_name -> gamesa.v1.Load
-	5,  // 3: gamesa.v1.Sample.memory:type_name -> gamesa.v1.Memory
-	6,  // 4: gamesa.v1.Sample.thermal:type_name -> gamesa.v1.ThermalSensor
-	7,  // 5: gamesa.v1.Sample.fans:type_name -> gamesa.v1.Fan
-	8,  // 6: gamesa.v1.Sample.power:type_name -> gamesa.v1.Power
-	11, // 7: gamesa.v1.Sample.gpus:type_name -> gamesa.v1.GPU
-	12, // 8: gamesa.v1.Sample.disks:type_name -> gamesa.v1.Disk
-	13, // 9: gamesa.v1.Sample.net:type_name -> gamesa.v1.NetInterface
-	14, // 10: gamesa.v1.Sample.processes:type_name -> gamesa.v1.Processes
-	16, // 11: gamesa.v1.Sample.collectors:type_name -> gamesa.v1.CollectorStatus
-	3,  // 12: gamesa.v1.CPU.cores:type_name -> gamesa.v1.CPUCore
-	9,  // 13: gamesa.v1.Power.rapl:type_name -> gamesa.v1.RAPLDomain
-	10, // 14: gamesa.v1.Power.batteries:type_name -> gamesa.v1.Battery
-	15, // 15: gamesa.v1.Processes.top:type_name -> gamesa.v1.Process
-	0,  // 16: gamesa.v1.CollectorStatus.state:type_name -> gamesa.v1.CollectorState
-	18, // 17: gamesa.v1.CollectorStatus.duration:type_name -> google.protobuf.Duration
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	20, // 0: gamesa.v1.Sample.time:type_name -> google.protobuf.Timestamp
+	5,  // 1: gamesa.v1.Sample.cpu:type_name -> gamesa.v1.CPU
+	7,  // 2: gamesa.v1.Sample.load:type_name -> gamesa.v1.Load
+	8,  // 3: gamesa.v1.Sample.memory:type_name -> gamesa.v1.Memory
+	9,  // 4: gamesa.v1.Sample.thermal:type_name -> gamesa.v1.ThermalSensor
+	10, // 5: gamesa.v1.Sample.fans:type_name -> gamesa.v1.Fan
+	11, // 6: gamesa.v1.Sample.power:type_name -> gamesa.v1.Power
+	14, // 7: gamesa.v1.Sample.gpus:type_name -> gamesa.v1.GPU
+	15, // 8: gamesa.v1.Sample.disks:type_name -> gamesa.v1.Disk
+	16, // 9: gamesa.v1.Sample.net:type_name -> gamesa.v1.NetInterface
+	17, // 10: gamesa.v1.Sample.processes:type_name -> gamesa.v1.Processes
+	19, // 11: gamesa.v1.Sample.collectors:type_name -> gamesa.v1.CollectorStatus
+	2,  // 12: gamesa.v1.Sample.insights:type_name -> gamesa.v1.Insights
+	3,  // 13: gamesa.v1.Insights.thermal_forecast:type_name -> gamesa.v1.ThermalForecast
+	4,  // 14: gamesa.v1.Insights.models:type_name -> gamesa.v1.ModelState
+	6,  // 15: gamesa.v1.CPU.cores:type_name -> gamesa.v1.CPUCore
+	12, // 16: gamesa.v1.Power.rapl:type_name -> gamesa.v1.RAPLDomain
+	13, // 17: gamesa.v1.Power.batteries:type_name -> gamesa.v1.Battery
+	18, // 18: gamesa.v1.Processes.top:type_name -> gamesa.v1.Process
+	0,  // 19: gamesa.v1.CollectorStatus.state:type_name -> gamesa.v1.CollectorState
+	21, // 20: gamesa.v1.CollectorStatus.duration:type_name -> google.protobuf.Duration
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_gamesa_v1_telemetry_proto_init() }
@@ -2061,7 +2317,7 @@ func file_gamesa_v1_telemetry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gamesa_v1_telemetry_proto_rawDesc), len(file_gamesa_v1_telemetry_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
