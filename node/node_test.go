@@ -48,6 +48,7 @@ func startNode(t *testing.T, mutate func(*Config)) *testNode {
 	cfg.Telemetry.Source = "sim"
 	cfg.Tick = 100 * time.Millisecond
 	cfg.History.MinInterval = 0
+	cfg.ML.Enabled = false // TestModels* turn it on; the rest need not pay the bootstrap
 	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if mutate != nil {
 		mutate(&cfg)
@@ -508,5 +509,55 @@ func TestRunFailsOnBusyPort(t *testing.T) {
 	}
 	if errors.Is(err, context.Canceled) {
 		t.Fatal("Run reported cancellation instead of the port conflict")
+	}
+}
+
+// TestModelsClassifyAndPersist: with ml on, a node on the simulated
+// machine's render scenario says "render" once a window is full, shows its
+// models in every sample, and saves them at shutdown for the next start.
+func TestModelsClassifyAndPersist(t *testing.T) {
+	dir := t.TempDir()
+	tn := startNode(t, func(c *Config) {
+		c.DataDir = dir
+		c.ML.Enabled = true
+		c.Sim.Scenario = "render"
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		in := tn.latest.Load().GetInsights()
+		if in.GetWorkloadClass() != "" {
+			if in.GetWorkloadClass() != "render" {
+				t.Errorf("workload class = %q (%.2f); want render", in.GetWorkloadClass(), in.GetWorkloadConfidence())
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no workload class after 30s; insights %v", in)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	kinds := map[string]bool{}
+	for _, m := range tn.latest.Load().GetInsights().GetModels() {
+		kinds[m.GetKind()] = true
+	}
+	for _, k := range modelKinds() {
+		if !kinds[k.name] {
+			t.Errorf("insights lack model %s; have %v", k.name, kinds)
+		}
+	}
+	tn.stop(t)
+	for _, k := range modelKinds() {
+		if _, err := os.Stat(filepath.Join(dir, "models", k.name+".model")); err != nil {
+			t.Errorf("model %s not saved at shutdown: %v", k.name, err)
+		}
+	}
+	// A damaged model file is kept aside and the node starts anyway.
+	bad := filepath.Join(dir, "models", modelKinds()[0].name+".model")
+	if err := os.WriteFile(bad, []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startNode(t, func(c *Config) { c.DataDir = dir; c.ML.Enabled = true })
+	if m, _ := filepath.Glob(bad + ".bad-*"); len(m) != 1 {
+		t.Errorf("damaged model kept as %v; want one .bad- file", m)
 	}
 }

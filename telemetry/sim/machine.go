@@ -282,3 +282,25 @@ func (m *Machine) start(now time.Time, scen int, powerCap float64) {
 	m.last = now
 	m.seq = 1
 }
+
+// Record runs a machine built from cfg for n samples, one every step from
+// start, and returns them: the simulated data that models train and are
+// evaluated on outside tests (the CLI's evaluations, the node's bootstrap).
+func Record(ctx context.Context, cfg Config, start time.Time, step time.Duration, n int) ([]*gamesav1.Sample, error) {
+	if step <= 0 || n < 0 {
+		return nil, fmt.Errorf("sim: record: step %v and n %d must be positive", step, n)
+	}
+	m, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*gamesav1.Sample, n)
+	now := start
+	for i := range out {
+		now = now.Add(step)
+		if out[i], err = m.Sample(ctx, now); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

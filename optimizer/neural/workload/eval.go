@@ -131,3 +131,21 @@ func Evaluate(m *Model, windows []LabelledWindow) Report {
 	m.fresh = false // predict overwrote the probabilities Classify reports
 	return r
 }
+
+// Windows cuts labelled windows from a stream of samples of one class: the
+// first starts after skip samples (a host's or simulator's first rates are
+// zero), each next one stride samples later.
+func Windows(class string, samples []*gamesav1.Sample, skip, stride int) ([]LabelledWindow, error) {
+	if stride < 1 || skip < 0 {
+		return nil, fmt.Errorf("workload: windows: skip %d and stride %d must be non-negative and positive", skip, stride)
+	}
+	var ws []LabelledWindow
+	for at := skip; at+Window <= len(samples); at += stride {
+		w, err := NewWindow(class, samples[at:at+Window])
+		if err != nil {
+			return nil, err
+		}
+		ws = append(ws, w)
+	}
+	return ws, nil
+}

@@ -77,14 +77,11 @@ func simWindows(t testing.TB, machines []machine) []LabelledWindow {
 	var ws []LabelledWindow
 	for _, mc := range machines {
 		for _, class := range Classes() {
-			ss := simSamples(t, mc, class, simSeconds)
-			for at := warmUp; at+Window <= len(ss); at += stride {
-				w, err := NewWindow(class, ss[at:at+Window])
-				if err != nil {
-					t.Fatal(err)
-				}
-				ws = append(ws, w)
+			cw, err := Windows(class, simSamples(t, mc, class, simSeconds), warmUp, stride)
+			if err != nil {
+				t.Fatal(err)
 			}
+			ws = append(ws, cw...)
 		}
 	}
 	return ws
