@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -243,5 +244,19 @@ func TestConfigErrorsExit2(t *testing.T) {
 		if code != exitUsage || !strings.Contains(out, tc.want) {
 			t.Errorf("gamesa %s = exit %d, %q; want exit 2 naming %q", strings.Join(tc.args, " "), code, out, tc.want)
 		}
+	}
+}
+
+// TestMLClassifyEval runs the offline evaluation as a user would and checks
+// the accuracy it prints against the floor the README states.
+func TestMLClassifyEval(t *testing.T) {
+	bin := buildBinary(t)
+	out, code := runCLI(t, bin, "ml", "classify", "eval")
+	if code != 0 {
+		t.Fatalf("gamesa ml classify eval exited %d:\n%s", code, out)
+	}
+	var acc float64
+	if _, err := fmt.Sscanf(out, "accuracy %f%%", &acc); err != nil || acc < 90 {
+		t.Errorf("accuracy line %q (%v); want at least 90%%", strings.SplitN(out, "\n", 2)[0], err)
 	}
 }

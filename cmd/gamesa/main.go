@@ -84,6 +84,7 @@ Ask it:           gamesa status | gamesa top | grpcurl -plaintext 127.0.0.1:7070
 		newTopCmd(cf),
 		newHistoryCmd(cf),
 		newVersionCmd(),
+		newMLCmd(),
 	)
 	return root
 }
