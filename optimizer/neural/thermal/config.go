@@ -1,0 +1,70 @@
+package thermal
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config is the ThermalPredictor's shape and training settings.
+type Config struct {
+	// Hidden is the LSTM width.
+	Hidden int
+	// Window is the truncated-BPTT length in steps; Warmup the steps at
+	// the start of a window (and after a stream reset) before the model is
+	// asked for a forecast, so it learns from a state built over Warmup or
+	// more steps, as it runs on the node.
+	Window, Warmup int
+	// Batch is the number of windows per optimizer step.
+	Batch int
+	// LR and ClipNorm configure Adam.
+	LR, ClipNorm float32
+	// MaxGap is the longest step between observations of one stream: a
+	// longer one (or time going backwards) resets the stream.
+	MaxGap time.Duration
+	// ReplayCapacity bounds the online replay buffer, in observations;
+	// when full, the oldest half is dropped.
+	ReplayCapacity int
+	// MinRows is how many observations online training waits for before
+	// it fits the normalisers and starts (the model then forecasts).
+	MinRows int
+	// TrainSteps is the number of optimizer steps of the offline Train.
+	TrainSteps int
+	// Seed drives initialisation and window sampling of the offline Train.
+	Seed uint64
+}
+
+// DefaultConfig is LSTM(32) trained on 48-step windows, 16 of them warm-up,
+// 8 windows a step, Adam 3e-3 clipped at norm 1; 500 offline steps (4,000
+// windows, a few seconds on one core).
+func DefaultConfig() Config {
+	return Config{
+		Hidden: 32, Window: 48, Warmup: 16, Batch: 8,
+		LR: 3e-3, ClipNorm: 1,
+		MaxGap:         5 * time.Second,
+		ReplayCapacity: 8192, MinRows: 600,
+		TrainSteps: 500, Seed: 1,
+	}
+}
+
+// Validate reports a config that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.Hidden < 1 || c.Hidden > 1024:
+		return fmt.Errorf("thermal: Hidden %d must be in 1..1024", c.Hidden)
+	case c.Warmup < 1 || c.Window <= c.Warmup:
+		return fmt.Errorf("thermal: need 1 <= Warmup (%d) < Window (%d)", c.Warmup, c.Window)
+	case c.Batch < 1:
+		return fmt.Errorf("thermal: Batch %d must be positive", c.Batch)
+	case !(c.LR > 0) || c.ClipNorm < 0:
+		return fmt.Errorf("thermal: LR %v must be positive and ClipNorm %v not negative", c.LR, c.ClipNorm)
+	case c.MaxGap < time.Second:
+		return fmt.Errorf("thermal: MaxGap %v must be at least 1s", c.MaxGap)
+	case c.MinRows < c.Window+MaxHorizon+1:
+		return fmt.Errorf("thermal: MinRows %d must exceed Window + %d", c.MinRows, MaxHorizon)
+	case c.ReplayCapacity < 2*c.MinRows:
+		return fmt.Errorf("thermal: ReplayCapacity %d must be at least 2 × MinRows (%d)", c.ReplayCapacity, c.MinRows)
+	case c.TrainSteps < 0:
+		return fmt.Errorf("thermal: TrainSteps %d must not be negative", c.TrainSteps)
+	}
+	return nil
+}

@@ -1,0 +1,169 @@
+package thermal
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// evalWarm is how many observations after a stream reset evaluation waits
+// before it scores: the linear baseline's longest lag, and at least the
+// model's warm-up.
+const evalWarm = MaxHorizon
+
+// smoothHalf is the half-width of the smoothed target: the mean of the
+// 5 observations centred on the target time.
+const smoothHalf = 2
+
+// Errors are one method's mean absolute and root-mean-square errors in °C,
+// per horizon.
+type Errors struct {
+	MAE, RMSE [NumHorizons]float64
+}
+
+// Table is the errors of the LSTM and of the two baselines against one
+// kind of target.
+type Table struct {
+	LSTM, Persistence, Linear Errors
+}
+
+// Report is an evaluation: the errors against the raw package temperature
+// and against its centred 5-s mean, over the same points.
+type Report struct {
+	// Points is the number of scored observations: those with 30 earlier
+	// and 32 later observations in their stream.
+	Points int
+	// Invalid counts observations dropped as non-finite (each resets the
+	// stream).
+	Invalid int
+	// LinearFitted is false for a model trained online only: its linear
+	// baseline is unset and Raw.Linear / Smoothed.Linear mean nothing.
+	LinearFitted  bool
+	Raw, Smoothed Table
+}
+
+// String prints the report as a table.
+func (r Report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "thermal forecast: %d points", r.Points)
+	if r.Invalid > 0 {
+		fmt.Fprintf(&b, " (%d invalid observations dropped)", r.Invalid)
+	}
+	b.WriteString("; MAE / RMSE in °C\n")
+	fmt.Fprintf(&b, "%-9s %-12s", "target", "method")
+	for _, h := range Horizons {
+		fmt.Fprintf(&b, " %15s", fmt.Sprintf("%d s", h))
+	}
+	b.WriteByte('\n')
+	for _, t := range []struct {
+		name string
+		tab  *Table
+	}{{"raw", &r.Raw}, {"smooth5", &r.Smoothed}} {
+		for _, m := range []struct {
+			name string
+			e    *Errors
+		}{{"lstm", &t.tab.LSTM}, {"persistence", &t.tab.Persistence}, {"linear-ar", &t.tab.Linear}} {
+			if m.e == &t.tab.Linear && !r.LinearFitted {
+				continue
+			}
+			fmt.Fprintf(&b, "%-9s %-12s", t.name, m.name)
+			for h := range NumHorizons {
+				fmt.Fprintf(&b, " %15s", fmt.Sprintf("%.3f / %.3f", m.e.MAE[h], m.e.RMSE[h]))
+			}
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
+// errAcc accumulates absolute and squared errors.
+type errAcc struct{ abs, sq [NumHorizons]float64 }
+
+func (a *errAcc) add(h int, e float64) {
+	a.abs[h] += math.Abs(e)
+	a.sq[h] += e * e
+}
+
+func (a *errAcc) errors(n int) (e Errors) {
+	if n == 0 {
+		return e
+	}
+	for h := range NumHorizons {
+		e.MAE[h] = a.abs[h] / float64(n)
+		e.RMSE[h] = math.Sqrt(a.sq[h] / float64(n))
+	}
+	return e
+}
+
+// step is what evaluation records per observation.
+type step struct {
+	temp   float64
+	seg    uint32
+	scored bool // warm and forecast available
+	lstm   [NumHorizons]float32
+	linear [NumHorizons]float64
+}
+
+// Evaluate scores m on series, running a copy of it (m is left as it is)
+// through each series from a reset stream, against persistence and the
+// model's linear baseline. Horizons count observations, nominally seconds.
+// A model without normalisers scores no points.
+func Evaluate(m *Model, series []Series) Report {
+	r := Report{LinearFitted: m.linOK}
+	if m.in == nil {
+		return r
+	}
+	c := m.clone()
+	var acc [2][3]errAcc // target kind × method
+	x := make([]float64, linInputs)
+	var steps []step
+	for _, s := range series {
+		c.resetStream()
+		steps = steps[:0]
+		for _, p := range s.Points {
+			if err := c.ObservePoint(p); err != nil {
+				r.Invalid++
+				c.resetStream()
+				continue
+			}
+			st := step{temp: p.PackageC, seg: c.seg}
+			if c.st.n > evalWarm {
+				f, ok := c.Forecast()
+				st.scored = ok
+				st.lstm = f
+				c.linInput(x, func(k int) []float32 { return c.st.lag(k)[:] })
+				lin := c.linPredict(x)
+				for h := range lin {
+					st.linear[h] = p.PackageC + lin[h]
+				}
+			}
+			steps = append(steps, st)
+		}
+		for i, st := range steps {
+			end := i + MaxHorizon + smoothHalf
+			if !st.scored || end >= len(steps) || steps[end].seg != st.seg {
+				continue
+			}
+			r.Points++
+			for h, ahead := range Horizons {
+				j := i + ahead
+				var smooth float64
+				for k := j - smoothHalf; k <= j+smoothHalf; k++ {
+					smooth += steps[k].temp
+				}
+				smooth /= 2*smoothHalf + 1
+				for t, truth := range [2]float64{steps[j].temp, smooth} {
+					acc[t][0].add(h, float64(st.lstm[h])-truth)
+					acc[t][1].add(h, st.temp-truth)
+					acc[t][2].add(h, st.linear[h]-truth)
+				}
+			}
+		}
+	}
+	for t, tab := range [2]*Table{&r.Raw, &r.Smoothed} {
+		tab.LSTM = acc[t][0].errors(r.Points)
+		tab.Persistence = acc[t][1].errors(r.Points)
+		tab.Linear = acc[t][2].errors(r.Points)
+	}
+	return r
+}

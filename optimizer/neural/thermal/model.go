@@ -1,0 +1,235 @@
+package thermal
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/krystalstack/gamesa/optimizer/neural"
+	"github.com/krystalstack/gamesa/optimizer/neural/lstm"
+	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
+)
+
+// Kind names the model in its file.
+const Kind = "thermal"
+
+// metricLinear marks a model file whose linear baseline was fitted.
+const metricLinear = "linear_fitted"
+
+// Model is the ThermalPredictor. It forecasts the change in package
+// temperature at each horizon (a residual over persistence) as the sum of
+// a linear autoregressive part (least squares on the last 30 s of
+// features; also the baseline it is measured against) and an LSTM(Hidden)
+// with a dense head that learns what the linear part misses. It is not
+// safe for concurrent use.
+type Model struct {
+	cfg     Config
+	rnn     *lstm.LSTM
+	head    *neural.Dense
+	lin     *neural.Param // linear baseline [NumHorizons, linInputs]; not trained by Adam
+	linOK   bool
+	in, out *neural.Normalizer // nil until fitted or loaded
+	opt     *neural.Adam
+	rng     *rand.Rand
+	samples uint64
+
+	// Streaming state.
+	st    stream
+	steps int // LSTM steps since the reset (0 while there are no normalisers)
+	xn    [numFeatures]float32
+	y     [NumHorizons]float32 // the head's output, normalised
+	linX  [linInputs]float64
+	linY  [NumHorizons]float64 // the linear baseline's forecast change, °C
+	seg   uint32               // segment id of the replay rows
+	train trainer
+	data  dataset // the replay buffer
+}
+
+// New returns an untrained model; seed drives initialisation and the
+// online training's window sampling.
+func New(cfg Config, seed uint64) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	init := neural.NewInit(seed)
+	rnn, err := lstm.New("lstm", numFeatures, cfg.Hidden, init)
+	if err != nil {
+		return nil, fmt.Errorf("thermal: %w", err)
+	}
+	m := &Model{
+		cfg:  cfg,
+		rnn:  rnn,
+		head: neural.NewDense("head", cfg.Hidden, NumHorizons, neural.Linear, init),
+		lin:  neural.NewParam("linear", NumHorizons, linInputs),
+		rng:  init.Rand(),
+		data: dataset{capacity: cfg.ReplayCapacity},
+	}
+	m.opt = neural.NewAdam(cfg.LR)
+	m.opt.ClipNorm = cfg.ClipNorm
+	return m, nil
+}
+
+// params are the tensors of the model file, in order; the first four are
+// the ones Adam trains.
+func (m *Model) params() []*neural.Param {
+	return []*neural.Param{m.rnn.W, m.rnn.B, m.head.W, m.head.B, m.lin}
+}
+
+func (m *Model) trainable() []*neural.Param { return m.params()[:4] }
+
+// Observe feeds one telemetry sample (in time order). A sample with a NaN
+// or infinite input returns an error wrapping neural.ErrNonFinite, one
+// without a time, CPU or temperature an error wrapping ErrMissing; either
+// leaves the model as it was.
+func (m *Model) Observe(s *gamesav1.Sample) error {
+	p, err := PointFromSample(s)
+	if err != nil {
+		return err
+	}
+	return m.ObservePoint(p)
+}
+
+// ObservePoint feeds one observation (in time order), as Observe does for a
+// Sample: the way recorded logs reach the model.
+func (m *Model) ObservePoint(p Point) error {
+	if err := p.check(); err != nil {
+		return err
+	}
+	if m.st.gap(p, m.cfg.MaxGap) {
+		m.resetStream()
+	}
+	row := m.st.push(p)
+	m.data.add(row, m.seg)
+	if m.in == nil {
+		return nil
+	}
+	m.normInput(m.xn[:], row[:])
+	h := m.rnn.Step(m.xn[:])
+	m.head.Forward(m.y[:], h)
+	m.linInput(m.linX[:], func(k int) []float32 { return m.st.lag(k)[:] })
+	m.linY = m.linPredict(m.linX[:])
+	m.steps++
+	return nil
+}
+
+func (m *Model) resetStream() {
+	m.st.reset()
+	m.rnn.Reset()
+	m.steps = 0
+	m.seg++
+}
+
+// Forecast returns the package temperature in °C expected Horizons[i]
+// steps after the last observation. ok is false until the model has
+// normalisers (it has trained or was loaded) and has seen Config.Warmup
+// observations since its last reset. It allocates nothing.
+func (m *Model) Forecast() (f [NumHorizons]float32, ok bool) {
+	if m.in == nil || m.steps < m.cfg.Warmup {
+		return f, false
+	}
+	now := m.st.lag(0)[fTemp]
+	for i, v := range m.y {
+		f[i] = now + float32(m.linY[i]) + v*m.out.Std[i] + m.out.Mean[i]
+	}
+	return f, true
+}
+
+// TrainingSamples is the number of training windows the model has learnt
+// from.
+func (m *Model) TrainingSamples() uint64 { return m.samples }
+
+// Train runs at most steps optimizer steps on windows from the replay
+// buffer and returns their mean loss (in normalised units). Until the
+// buffer holds Config.MinRows observations it does nothing and returns 0;
+// then it fits the normalisers once, and the model forecasts from the
+// following observations on.
+func (m *Model) Train(steps int) (float32, error) {
+	if m.in == nil {
+		if m.data.n() < m.cfg.MinRows {
+			return 0, nil
+		}
+		if err := m.fit(&m.data); err != nil {
+			return 0, err
+		}
+	}
+	return m.trainSteps(&m.data, steps, m.rng)
+}
+
+// MarshalBinary encodes the model file.
+func (m *Model) MarshalBinary() ([]byte, error) {
+	meta := neural.Meta{
+		Kind: Kind, Arch: m.arch(), Input: m.in, Output: m.out,
+		TrainingSamples: m.samples,
+	}
+	if m.linOK {
+		meta.Metrics = map[string]float64{metricLinear: 1}
+	}
+	data, err := neural.Encode(meta, m.params())
+	if err != nil {
+		return nil, fmt.Errorf("thermal: %w", err)
+	}
+	return data, nil
+}
+
+func (m *Model) arch() []int32 {
+	return []int32{numFeatures, int32(m.cfg.Hidden), NumHorizons, int32(linInputs)}
+}
+
+// Load decodes a model file for cfg (whose Hidden must match the file's).
+// A corrupt, truncated or foreign file is an error wrapping
+// neural.ErrCorruptModel or neural.ErrWrongModel, and the caller keeps its
+// previous model.
+func Load(data []byte, cfg Config) (*Model, error) {
+	dm, err := neural.Decode(data, Kind)
+	if err != nil {
+		return nil, fmt.Errorf("thermal: %w", err)
+	}
+	m, err := New(cfg, 1)
+	if err != nil {
+		return nil, err
+	}
+	if want := m.arch(); !slices.Equal(dm.Arch, want) {
+		return nil, fmt.Errorf("thermal: %w: arch %v, want %v", neural.ErrWrongModel, dm.Arch, want)
+	}
+	in, out := neural.Normalizers(dm)
+	if in == nil || out == nil || len(in.Mean) != numFeatures || len(out.Mean) != NumHorizons {
+		return nil, fmt.Errorf("thermal: %w: the file lacks input (%d) or output (%d) normalisation", neural.ErrWrongModel, numFeatures, NumHorizons)
+	}
+	if err := neural.Load(dm, m.params()); err != nil {
+		return nil, fmt.Errorf("thermal: %w", err)
+	}
+	m.in, m.out = in, out
+	m.samples = dm.TrainingSamples
+	m.linOK = dm.Metrics[metricLinear] == 1
+	return m, nil
+}
+
+// clone returns a model with m's weights and normalisers and a fresh
+// stream and replay buffer, so that evaluation leaves m untouched.
+func (m *Model) clone() *Model {
+	c, err := New(m.cfg, 1)
+	if err != nil {
+		// m was built from the same config, which validated.
+		panic(errors.Join(errors.New("thermal: clone"), err))
+	}
+	for i, p := range m.params() {
+		copy(c.params()[i].W, p.W)
+	}
+	c.in, c.out, c.linOK, c.samples = m.in, m.out, m.linOK, m.samples
+	return c
+}
+
+// inputClip bounds the LSTM's normalised inputs: a day unlike the training
+// days (hotter, or clocks capped by a power plan) otherwise drives the
+// gates where they never trained; the linear part still sees the raw
+// values.
+const inputClip = 3
+
+// normInput writes the LSTM's input for a raw feature row.
+func (m *Model) normInput(dst, row []float32) {
+	m.in.Apply(dst, row)
+	for i, v := range dst {
+		dst[i] = max(-inputClip, min(inputClip, v))
+	}
+}

@@ -1,0 +1,230 @@
+package thermal
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/krystalstack/gamesa/optimizer/neural"
+)
+
+// ErrNoData reports training data without one window long enough to learn
+// from.
+var ErrNoData = errors.New("thermal: not enough contiguous data")
+
+// Series is a recorded run of observations in time order (a day's log, or
+// a simulated run); gaps longer than Config.MaxGap split it.
+type Series struct {
+	Name   string
+	Points []Point
+}
+
+// dataset holds feature rows, each with its stream segment id: the online
+// replay buffer (bounded) and the offline training set (unbounded).
+type dataset struct {
+	capacity int // rows; 0: unbounded
+	feat     []float32
+	seg      []uint32
+}
+
+func (d *dataset) n() int { return len(d.seg) }
+
+func (d *dataset) row(i int) []float32 {
+	return d.feat[i*numFeatures : (i+1)*numFeatures]
+}
+
+func (d *dataset) temp(i int) float32 { return d.feat[i*numFeatures+fTemp] }
+
+// add appends a row; a full bounded buffer first drops its oldest half,
+// which keeps add amortised O(1) and the rows in one contiguous slice.
+func (d *dataset) add(r *[numFeatures]float32, seg uint32) {
+	if d.capacity > 0 {
+		if d.feat == nil {
+			d.feat = make([]float32, 0, d.capacity*numFeatures)
+			d.seg = make([]uint32, 0, d.capacity)
+		}
+		if d.n() >= d.capacity {
+			half := d.n() / 2
+			d.feat = d.feat[:copy(d.feat, d.feat[half*numFeatures:])]
+			d.seg = d.seg[:copy(d.seg, d.seg[half:])]
+		}
+	}
+	d.feat = append(d.feat, r[:]...)
+	d.seg = append(d.seg, seg)
+}
+
+// hasTarget reports whether row i has every horizon's future in its
+// segment.
+func (d *dataset) hasTarget(i, ahead int) bool {
+	return i+ahead < d.n() && d.seg[i+ahead] == d.seg[i]
+}
+
+// trainer holds the buffers of one BPTT window.
+type trainer struct {
+	xs, ghs, use [][]float32
+	y, g, tgt    [NumHorizons]float32
+}
+
+// fit prepares a model for training on d: the input normaliser, the
+// linear baseline, and the output normaliser of what the LSTM learns — the
+// residual of the temperature change over the baseline's forecast.
+func (m *Model) fit(d *dataset) error {
+	rows := make([][]float32, 0, d.n())
+	for i := range d.n() {
+		rows = append(rows, d.row(i))
+	}
+	in, err := neural.FitNormalizer(rows)
+	if err != nil {
+		return fmt.Errorf("thermal: inputs: %w", err)
+	}
+	m.in = in
+	if err := m.fitLinear(d); err != nil {
+		m.in = nil
+		return err
+	}
+	var outs [][]float32
+	for i := range d.n() {
+		if d.hasTarget(i, MaxHorizon) {
+			outs = append(outs, m.residual(d, i, make([]float32, NumHorizons)))
+		}
+	}
+	out, err := neural.FitNormalizer(outs)
+	if err != nil {
+		m.in, m.linOK = nil, false
+		return fmt.Errorf("thermal: targets: %w", err)
+	}
+	m.out = out
+	return nil
+}
+
+// residual writes the LSTM's raw target for row i: the temperature change
+// to each horizon less the linear baseline's forecast of it.
+func (m *Model) residual(d *dataset, i int, dst []float32) []float32 {
+	delta(d, i, dst)
+	start := i
+	for start > 0 && i-start < MaxHorizon && d.seg[start-1] == d.seg[i] {
+		start--
+	}
+	var x [linInputs]float64
+	m.linInput(x[:], func(k int) []float32 { return d.row(max(i-k, start)) })
+	lin := m.linPredict(x[:])
+	for k := range dst {
+		dst[k] -= float32(lin[k])
+	}
+	return dst
+}
+
+// delta writes the raw temperature change from row i to each horizon.
+func delta(d *dataset, i int, dst []float32) []float32 {
+	for k, h := range Horizons {
+		dst[k] = d.temp(i+h) - d.temp(i)
+	}
+	return dst
+}
+
+// trainSteps runs steps optimizer steps of Batch windows each and returns
+// the mean loss.
+func (m *Model) trainSteps(d *dataset, steps int, rng *rand.Rand) (float32, error) {
+	cfg := &m.cfg
+	span := cfg.Window + MaxHorizon
+	if d.n() < span {
+		return 0, fmt.Errorf("%w: %d observations, a window needs %d", ErrNoData, d.n(), span)
+	}
+	tr := &m.train
+	if tr.xs == nil {
+		for range cfg.Window {
+			tr.xs = append(tr.xs, make([]float32, numFeatures))
+			tr.ghs = append(tr.ghs, make([]float32, cfg.Hidden))
+		}
+		tr.use = make([][]float32, cfg.Window)
+	}
+	ps := m.trainable()
+	perWindow := cfg.Window - cfg.Warmup
+	scale := 1 / float32(perWindow*cfg.Batch)
+	var total float64
+	for range steps {
+		neural.ZeroGrad(ps)
+		for range cfg.Batch {
+			start, ok := sampleWindow(d, span, rng)
+			if !ok {
+				return 0, fmt.Errorf("%w: no %d-step run without a gap in %d observations", ErrNoData, span, d.n())
+			}
+			for t := range cfg.Window {
+				m.normInput(tr.xs[t], d.row(start+t))
+			}
+			hs := m.rnn.Forward(tr.xs)
+			for t := range cfg.Window {
+				tr.use[t] = nil
+				if t < cfg.Warmup {
+					continue
+				}
+				m.head.Forward(tr.y[:], hs[t])
+				m.residual(d, start+t, tr.tgt[:])
+				m.out.Apply(tr.tgt[:], tr.tgt[:])
+				total += float64(neural.MSE(tr.g[:], tr.y[:], tr.tgt[:]))
+				for k := range tr.g {
+					tr.g[k] *= scale
+				}
+				m.head.Backward(tr.ghs[t], tr.g[:], hs[t], tr.y[:])
+				tr.use[t] = tr.ghs[t]
+			}
+			m.rnn.Backward(tr.use)
+		}
+		m.opt.Step(ps)
+		m.samples += uint64(cfg.Batch)
+	}
+	for _, p := range ps {
+		if err := neural.CheckFinite(p.Name, p.W); err != nil {
+			return 0, fmt.Errorf("thermal: training diverged: %w", err)
+		}
+	}
+	if steps == 0 {
+		return 0, nil
+	}
+	return float32(total / float64(steps*cfg.Batch*perWindow)), nil
+}
+
+// sampleWindow draws the start of a span-row run within one segment.
+func sampleWindow(d *dataset, span int, rng *rand.Rand) (int, bool) {
+	for range 64 {
+		s := rng.IntN(d.n() - span + 1)
+		if d.seg[s] == d.seg[s+span-1] {
+			return s, true
+		}
+	}
+	return 0, false
+}
+
+// Train builds a model from recorded series: it fits the normalisers and
+// the linear baseline on them, runs Config.TrainSteps optimizer steps from
+// Config.Seed, and reports the model's in-sample errors.
+func Train(series []Series, cfg Config) (*Model, Report, error) {
+	m, err := New(cfg, cfg.Seed)
+	if err != nil {
+		return nil, Report{}, err
+	}
+	d := &dataset{}
+	var st stream
+	var seg uint32
+	for _, s := range series {
+		st.reset()
+		seg++
+		for i, p := range s.Points {
+			if err := p.check(); err != nil {
+				return nil, Report{}, fmt.Errorf("%s: point %d: %w", s.Name, i, err)
+			}
+			if st.gap(p, cfg.MaxGap) {
+				st.reset()
+				seg++
+			}
+			d.add(st.push(p), seg)
+		}
+	}
+	if err := m.fit(d); err != nil {
+		return nil, Report{}, err
+	}
+	if _, err := m.trainSteps(d, cfg.TrainSteps, m.rng); err != nil {
+		return nil, Report{}, err
+	}
+	return m, Evaluate(m, series), nil
+}
