@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/krystalstack/gamesa/optimizer/neural/thermal"
 	"github.com/krystalstack/gamesa/optimizer/neural/workload"
 	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
 	"github.com/krystalstack/gamesa/telemetry/sim"
@@ -12,7 +13,27 @@ import (
 
 // modelKinds lists the models a node runs, in the order they run.
 func modelKinds() []modelKind {
-	return []modelKind{workloadKind()}
+	return []modelKind{thermalKind(), workloadKind()}
+}
+
+func thermalKind() modelKind {
+	cfg := thermal.DefaultConfig()
+	return modelKind{
+		name: thermal.Kind,
+		// The thermal model learns this machine online: it forecasts once
+		// its replay buffer holds enough history (about ten minutes).
+		fresh: func(seed uint64) (learner, error) { return thermal.New(cfg, seed) },
+		load:  func(data []byte) (learner, error) { return thermal.Load(data, cfg) },
+		fill: func(m learner, in *gamesav1.Insights) {
+			f, ok := m.(*thermal.Model).Forecast()
+			if !ok {
+				return
+			}
+			for i, h := range thermal.Horizons {
+				in.ThermalForecast = append(in.ThermalForecast, &gamesav1.ThermalForecast{HorizonSeconds: uint32(h), Celsius: float64(f[i])})
+			}
+		},
+	}
 }
 
 func workloadKind() modelKind {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,7 +25,9 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/krystalstack/gamesa/optimizer/neural/thermal"
 	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
+	"github.com/krystalstack/gamesa/telemetry/sim"
 )
 
 // testNode runs a real node on the simulated machine with OS-chosen loopback
@@ -559,5 +562,61 @@ func TestModelsClassifyAndPersist(t *testing.T) {
 	startNode(t, func(c *Config) { c.DataDir = dir; c.ML.Enabled = true })
 	if m, _ := filepath.Glob(bad + ".bad-*"); len(m) != 1 {
 		t.Errorf("damaged model kept as %v; want one .bad- file", m)
+	}
+}
+
+// TestThermalForecastFromSavedModel: a node that finds a trained thermal
+// model in its data directory forecasts from its first seconds, and the
+// forecasts are plausible for the machine it watches.
+func TestThermalForecastFromSavedModel(t *testing.T) {
+	dir := t.TempDir()
+	cfg := sim.DefaultConfig()
+	cfg.Scenario = "render"
+	samples, err := sim.Record(context.Background(), cfg, time.Unix(1_700_000_000, 0), time.Second, 900)
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := thermal.Series{Name: "sim"}
+	for _, s := range samples {
+		p, err := thermal.PointFromSample(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		series.Points = append(series.Points, p)
+	}
+	tc := thermal.DefaultConfig()
+	tc.TrainSteps = 50 // plausibility, not accuracy: thermal's own tests measure that
+	m, _, err := thermal.Train([]thermal.Series{series}, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "models"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "models", thermal.Kind+".model"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	tn := startNode(t, func(c *Config) { c.DataDir = dir; c.ML.Enabled = true; c.Sim.Scenario = "render" })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s := tn.latest.Load()
+		if f := s.GetInsights().GetThermalForecast(); len(f) == len(thermal.Horizons) {
+			now := Summarize(s).GetMaxTemperatureCelsius()
+			for _, fc := range f {
+				if math.Abs(fc.GetCelsius()-now) > 25 {
+					t.Errorf("forecast %.1f°C in %ds from %.1f°C now: implausible", fc.GetCelsius(), fc.GetHorizonSeconds(), now)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no thermal forecast within 20s; insights %v", s.GetInsights())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -3,11 +3,14 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/krystalstack/gamesa/node"
+	"github.com/krystalstack/gamesa/optimizer/neural/thermal"
 	"github.com/krystalstack/gamesa/optimizer/neural/workload"
+	"github.com/krystalstack/gamesa/telemetry/ohm"
 )
 
 // newMLCmd groups the commands that train and evaluate the on-device models
@@ -19,7 +22,139 @@ func newMLCmd() *cobra.Command {
 	}
 	classify := &cobra.Command{Use: "classify", Short: "The workload classifier (CNN1D)"}
 	classify.AddCommand(newClassifyEvalCmd())
-	cmd.AddCommand(classify)
+	th := &cobra.Command{Use: "thermal", Short: "The thermal predictor (LSTM) on OpenHardwareMonitor logs"}
+	th.AddCommand(newThermalTrainCmd(), newThermalEvalCmd())
+	cmd.AddCommand(classify, th)
+	return cmd
+}
+
+// readThermalLogs reads OpenHardwareMonitor CSV logs (files, gzipped or
+// not, or directories of them) into one series per file. Logs from another
+// machine than the first are refused by ohm's sensor check and listed.
+func readThermalLogs(paths []string) ([]thermal.Series, error) {
+	cfg := ohm.DefaultConfig()
+	var logs []*ohm.Log
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--data: %w", err)}
+		}
+		if st.IsDir() {
+			ls, excluded, err := ohm.ReadDir(p, cfg)
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range excluded {
+				fmt.Fprintf(os.Stderr, "skipping %s: not the same kind of machine (no %s sensors)\n", e, cfg.RequireSensor)
+			}
+			logs = append(logs, ls...)
+			continue
+		}
+		l, err := ohm.ReadFile(p, cfg)
+		if err != nil {
+			return nil, err
+		}
+		logs = append(logs, l)
+	}
+	if len(logs) == 0 {
+		return nil, usageError{fmt.Errorf("--data: no logs found in %v", paths)}
+	}
+	series := make([]thermal.Series, 0, len(logs))
+	for _, l := range logs {
+		s := thermal.Series{Name: l.Name}
+		for _, seg := range l.Segments {
+			for i := range seg.Time {
+				s.Points = append(s.Points, thermal.Point{
+					Time: seg.Time[i], PackageC: seg.PackageC[i], LoadPercent: seg.LoadPercent[i],
+					ClockMHz: seg.ClockMHz[i], PowerW: seg.PackageW[i],
+				})
+			}
+		}
+		series = append(series, s)
+	}
+	return series, nil
+}
+
+func newThermalTrainCmd() *cobra.Command {
+	var (
+		data []string
+		out  string
+		seed uint64
+	)
+	cmd := &cobra.Command{
+		Use:     "train",
+		Short:   "Train the thermal predictor on recorded logs and write a model file",
+		Example: "  gamesa ml thermal train --data ../shared/data/thermal/gl553vd-2020-04-06.csv.gz --out thermal.model",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(data) == 0 || out == "" {
+				return usageError{fmt.Errorf("--data and --out are required")}
+			}
+			series, err := readThermalLogs(data)
+			if err != nil {
+				return err
+			}
+			cfg := thermal.DefaultConfig()
+			cfg.Seed = seed
+			start := time.Now()
+			m, report, err := thermal.Train(series, cfg)
+			if err != nil {
+				return err
+			}
+			b, err := m.MarshalBinary()
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(out, b, 0o644); err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "trained on %d series in %v; in-sample errors (°C):\n%s", len(series), time.Since(start).Round(time.Millisecond), report)
+			fmt.Fprintf(w, "wrote %s (%d bytes)\n", out, len(b))
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVar(&data, "data", nil, "OHM CSV logs (.csv or .csv.gz) or directories of them")
+	cmd.Flags().StringVar(&out, "out", "", "model file to write")
+	cmd.Flags().Uint64Var(&seed, "seed", 1, "seed for initial weights and sampling")
+	return cmd
+}
+
+func newThermalEvalCmd() *cobra.Command {
+	var (
+		data      []string
+		modelPath string
+	)
+	cmd := &cobra.Command{
+		Use:   "eval",
+		Short: "MAE and RMSE per horizon against persistence and a linear AR baseline",
+		Long: `Evaluate a thermal model on recorded logs (use days it was not trained on):
+MAE and RMSE at 5, 10 and 30 s for the model, persistence and the linear
+autoregressive baseline, on the raw target and on a 5-sample smoothed one.`,
+		Example: "  gamesa ml thermal eval --model thermal.model --data ../shared/data/thermal/gl553vd-2020-04-28.csv.gz",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(data) == 0 || modelPath == "" {
+				return usageError{fmt.Errorf("--data and --model are required")}
+			}
+			b, err := os.ReadFile(modelPath)
+			if err != nil {
+				return err
+			}
+			m, err := thermal.Load(b, thermal.DefaultConfig())
+			if err != nil {
+				return err
+			}
+			series, err := readThermalLogs(data)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprint(cmd.OutOrStdout(), thermal.Evaluate(m, series).String())
+			return err
+		},
+	}
+	cmd.Flags().StringSliceVar(&data, "data", nil, "OHM CSV logs (.csv or .csv.gz) or directories of them")
+	cmd.Flags().StringVar(&modelPath, "model", "", "model file from 'gamesa ml thermal train'")
 	return cmd
 }
 
