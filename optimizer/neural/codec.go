@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -157,8 +158,8 @@ func Normalizers(m *gamesav1.Model) (in, out *Normalizer) {
 
 // Hash is the SHA-256 of a model's content in a canonical layout: kind,
 // format version, arch, each tensor's name, shape and IEEE-754 bits, the
-// normalisers, version and training samples — all little-endian with
-// length prefixes. It does not depend on the proto encoding, so two builds
+// normalisers, version, training samples and metrics (sorted by key) — all
+// little-endian with length prefixes. It does not depend on the proto encoding, so two builds
 // agree on it.
 func Hash(m *gamesav1.Model) []byte {
 	h := sha256.New()
@@ -193,5 +194,13 @@ func Hash(m *gamesav1.Model) []byte {
 	}
 	u64(m.Version)
 	u64(m.TrainingSamples)
+	// Metrics carry model state too (the anomaly detector's threshold), so
+	// they are sealed as well, in sorted key order.
+	keys := slices.Sorted(maps.Keys(m.Metrics))
+	u64(uint64(len(keys)))
+	for _, k := range keys {
+		str(k)
+		u64(math.Float64bits(m.Metrics[k]))
+	}
 	return h.Sum(nil)
 }

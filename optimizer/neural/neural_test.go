@@ -236,3 +236,21 @@ func BenchmarkMLPForward(b *testing.B) {
 		m.Forward(x)
 	}
 }
+
+// TestHashSealsMetrics: metrics hold model state (a detector's threshold),
+// so changing one must break the hash.
+func TestHashSealsMetrics(t *testing.T) {
+	data, _ := testModel(t)
+	m := &gamesav1.Model{}
+	if err := proto.Unmarshal(data, m); err != nil {
+		t.Fatal(err)
+	}
+	m.Metrics["rmse"] = 0.25
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Decode(b, "test"); !errors.Is(err, ErrCorruptModel) {
+		t.Errorf("Decode after changing a metric = %v; want ErrCorruptModel", err)
+	}
+}

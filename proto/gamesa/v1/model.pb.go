@@ -46,9 +46,9 @@ type Model struct {
 	TrainedAt       *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=trained_at,json=trainedAt,proto3" json:"trained_at,omitempty"`
 	// Evaluation figures, e.g. "rmse_30s".
 	Metrics map[string]float64 `protobuf:"bytes,10,rep,name=metrics,proto3" json:"metrics,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
-	// SHA-256 over kind, format_version, arch, tensors, normalisation, version
-	// and training_samples in a canonical byte layout (not the proto
-	// encoding, which may differ between protobuf versions).
+	// SHA-256 over kind, format_version, arch, tensors, normalisation,
+	// version, training_samples and metrics in a canonical byte layout (not
+	// the proto encoding, which may differ between protobuf versions).
 	ContentHash   []byte `protobuf:"bytes,11,opt,name=content_hash,json=contentHash,proto3" json:"content_hash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
