@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/krystalstack/gamesa/optimizer/neural/anomaly"
 	"github.com/krystalstack/gamesa/optimizer/neural/thermal"
 	"github.com/krystalstack/gamesa/optimizer/neural/workload"
 	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
@@ -13,7 +14,26 @@ import (
 
 // modelKinds lists the models a node runs, in the order they run.
 func modelKinds() []modelKind {
-	return []modelKind{thermalKind(), workloadKind()}
+	return []modelKind{thermalKind(), anomalyKind(), workloadKind()}
+}
+
+func anomalyKind() modelKind {
+	cfg := anomaly.DefaultConfig()
+	return modelKind{
+		name: anomaly.Kind,
+		// Unsupervised: it learns this machine's normal online and scores
+		// once its threshold has settled on enough normal samples.
+		fresh: func(seed uint64) (learner, error) { return anomaly.New(cfg, seed) },
+		load:  func(data []byte) (learner, error) { return anomaly.Load(data, cfg) },
+		fill: func(m learner, in *gamesav1.Insights) {
+			d := m.(*anomaly.Model)
+			score, anomalous, ok := d.Score()
+			thr, tok := d.Threshold()
+			if ok && tok {
+				in.AnomalyScore, in.AnomalyThreshold, in.Anomalous = float64(score), float64(thr), anomalous
+			}
+		},
+	}
 }
 
 func thermalKind() modelKind {
