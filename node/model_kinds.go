@@ -2,14 +2,11 @@ package node
 
 import (
 	"context"
-	"fmt"
-	"time"
 
 	"github.com/krystalstack/gamesa/optimizer/neural/anomaly"
 	"github.com/krystalstack/gamesa/optimizer/neural/thermal"
 	"github.com/krystalstack/gamesa/optimizer/neural/workload"
 	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
-	"github.com/krystalstack/gamesa/telemetry/sim"
 )
 
 // modelKinds lists the models a node runs, in the order they run.
@@ -71,50 +68,6 @@ func workloadKind() modelKind {
 			}
 		},
 	}
-}
-
-// SimMachine is one variant of the simulated machine used to make labelled
-// data: a seed and the hardware differences that keep a classifier from
-// learning one machine's quirks.
-type SimMachine struct {
-	Seed  uint64
-	Cores int  // 0: the default
-	NoGPU bool // drop the default GPU
-}
-
-// WorkloadTrainMachines and WorkloadEvalMachines are disjoint: evaluation
-// uses seeds and core counts that training never saw.
-var (
-	WorkloadTrainMachines = []SimMachine{{Seed: 1}, {Seed: 2, NoGPU: true}, {Seed: 3, Cores: 4}, {Seed: 4, Cores: 16, NoGPU: true}}
-	WorkloadEvalMachines  = []SimMachine{{Seed: 101}, {Seed: 102, Cores: 6, NoGPU: true}, {Seed: 103, Cores: 12}}
-)
-
-// WorkloadWindows records every scenario on each machine for seconds and
-// cuts labelled windows from it.
-func WorkloadWindows(ctx context.Context, machines []SimMachine, seconds int) ([]workload.LabelledWindow, error) {
-	var ws []workload.LabelledWindow
-	for _, mc := range machines {
-		for _, class := range workload.Classes() {
-			cfg := sim.DefaultConfig()
-			cfg.Seed, cfg.Scenario = mc.Seed, class
-			if mc.Cores > 0 {
-				cfg.Cores = mc.Cores
-			}
-			if mc.NoGPU {
-				cfg.GPU = nil
-			}
-			ss, err := sim.Record(ctx, cfg, time.Unix(1_700_000_000+int64(mc.Seed)*7919, 0), time.Second, seconds)
-			if err != nil {
-				return nil, fmt.Errorf("sim %+v %s: %w", mc, class, err)
-			}
-			cw, err := workload.Windows(class, ss, 5, 10)
-			if err != nil {
-				return nil, err
-			}
-			ws = append(ws, cw...)
-		}
-	}
-	return ws, nil
 }
 
 // BootstrapWorkload trains a fresh classifier on the training machines'

@@ -260,3 +260,53 @@ func TestMLClassifyEval(t *testing.T) {
 		t.Errorf("accuracy line %q (%v); want at least 90%%", strings.SplitN(out, "\n", 2)[0], err)
 	}
 }
+
+// TestMLAnomalyEval: the offline fault-injection evaluation, as a user runs
+// it, meets the floors the README states.
+func TestMLAnomalyEval(t *testing.T) {
+	bin := buildBinary(t)
+	out, code := runCLI(t, bin, "ml", "anomaly", "eval", "--rounds", "1")
+	if code != 0 {
+		t.Fatalf("gamesa ml anomaly eval exited %d:\n%s", code, out)
+	}
+	for _, fault := range []string{"stuck-sensor", "fan-failure", "runaway-process"} {
+		var events, detected int
+		var recall float64
+		line := lineStarting(out, fault)
+		if _, err := fmt.Sscanf(strings.TrimPrefix(line, fault), "%d %d %f", &events, &detected, &recall); err != nil || recall < 0.8 {
+			t.Errorf("%s line %q (%v); want recall at least 0.8", fault, line, err)
+		}
+	}
+}
+
+// TestMLThermalTrainEval trains on one recorded laptop day and evaluates on
+// another through the CLI: the model file works across the two commands.
+func TestMLThermalTrainEval(t *testing.T) {
+	bin := buildBinary(t)
+	data := filepath.Join("..", "..", "..", "shared", "data", "thermal")
+	if _, err := os.Stat(data); err != nil {
+		t.Skipf("recorded logs not found at %s: %v", data, err)
+	}
+	model := filepath.Join(t.TempDir(), "thermal.model")
+	out, code := runCLI(t, bin, "ml", "thermal", "train", "--data", filepath.Join(data, "gl553vd-2020-05-02.csv.gz"), "--out", model)
+	if code != 0 || !strings.Contains(out, "wrote "+model) {
+		t.Fatalf("train exited %d:\n%s", code, out)
+	}
+	out, code = runCLI(t, bin, "ml", "thermal", "eval", "--model", model, "--data", filepath.Join(data, "gl553vd-2020-05-08.csv.gz"))
+	if code != 0 || !strings.Contains(out, "persistence") || !strings.Contains(out, "linear-ar") {
+		t.Fatalf("eval exited %d:\n%s", code, out)
+	}
+	out, code = runCLI(t, bin, "ml", "thermal", "eval", "--model", filepath.Join(data, "gl553vd-2020-05-08.csv.gz"), "--data", data)
+	if code == 0 || !strings.Contains(out, "corrupt model") {
+		t.Errorf("eval of a non-model file exited %d:\n%s\nwant a failure saying the model is corrupt", code, out)
+	}
+}
+
+func lineStarting(out, prefix string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return l
+		}
+	}
+	return ""
+}
