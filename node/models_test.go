@@ -1,0 +1,68 @@
+package node
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
+	"github.com/krystalstack/gamesa/telemetry/sim"
+)
+
+// BenchmarkModelSetTick is the "whole model set for one tick"
+// figure: every model observes one sample and gives its output (thermal
+// forecast, anomaly score, workload class), inference only. The models are
+// warmed up first so every output path runs.
+func BenchmarkModelSetTick(b *testing.B) {
+	benchModelSet(b, 0)
+}
+
+// BenchmarkModelSetTickTrain adds the default online learning: one
+// optimizer step per model per tick.
+func BenchmarkModelSetTickTrain(b *testing.B) {
+	benchModelSet(b, 1)
+}
+
+func benchModelSet(b *testing.B, trainSteps int) {
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ms, err := newModelSet(b.TempDir(), modelKinds(), 1, trainSteps, 0, time.Now(), log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := sim.DefaultConfig()
+	cfg.Scenario = sim.ScenarioGame
+	warm, err := sim.Record(ctx, cfg, time.Unix(1_700_000_000, 0), time.Second, 700)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range warm {
+		ms.observe(s)
+	}
+	// Fresh samples continuing the same stream, reused round-robin.
+	m, err := sim.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	next := make([]*gamesav1.Sample, 0, 256)
+	now := time.Unix(1_700_000_000, 0).Add(701 * time.Second)
+	for range cap(next) {
+		s, err := m.Sample(ctx, now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		next = append(next, s)
+		now = now.Add(time.Second)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		// Samples must arrive in time order: shift the reused ones forward.
+		s := next[i%len(next)]
+		s.Time.Seconds += int64(len(next))
+		ms.observe(s)
+		i++
+	}
+}
