@@ -6,6 +6,8 @@
 #
 #   scripts/footprint.sh [BIN] [WINDOW_SECONDS] [extra agent flags...]
 #
+# WARMUP=S waits S seconds before the window (default 10; the models start
+# training after about 10 minutes, so 660 measures the steady state).
 # WATCHERS=N also runs N `gamesa top -o json --interval $WATCH_INTERVAL`
 # clients (default 100 ms) against the agent for the whole window, each its
 # own process, so only the agent's own cost is measured. Prints one line per
@@ -14,7 +16,7 @@ set -euo pipefail
 bin=${1:-bin/gamesa}
 window=${2:-60}
 shift $(( $# > 2 ? 2 : $# ))
-warmup=10
+warmup=${WARMUP:-10}
 hz=$(getconf CLK_TCK)
 
 watchers=${WATCHERS:-0}
