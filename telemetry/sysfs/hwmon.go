@@ -145,23 +145,14 @@ func (h *Hwmon) readFailed(errs []error, seen bool, err error) []error {
 // errors for single attributes) or an error wrapping
 // telemetry.ErrNotAvailable when there are none.
 func (h *Hwmon) scan() ([]hwmonChip, error) {
-	classDir := filepath.Join(h.roots.Sys, "class", "hwmon")
-	entries, err := os.ReadDir(classDir)
+	classDir, entries, err := listClass(h.roots.Sys, "hwmon", "hwmon", "hwmon")
 	if err != nil {
-		if isGone(err) {
-			return nil, fmt.Errorf("hwmon: %w: %w", err, telemetry.ErrNotAvailable)
-		}
-		return nil, fmt.Errorf("hwmon: %w", err)
+		return nil, err
 	}
 	var chips []hwmonChip
 	var errs []error
 	for _, e := range entries {
-		// Entries are symlinks into /sys/devices; the name decides.
-		idx, ok := indexSuffix(e.Name(), "hwmon")
-		if !ok {
-			continue
-		}
-		c, err := h.scanChip(idx, filepath.Join(classDir, e.Name()))
+		c, err := h.scanChip(e.index, e.dir)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -172,7 +163,6 @@ func (h *Hwmon) scan() ([]hwmonChip, error) {
 	if len(chips) == 0 && len(errs) == 0 {
 		return nil, fmt.Errorf("hwmon: no sensors in %s: %w", classDir, telemetry.ErrNotAvailable)
 	}
-	slices.SortFunc(chips, func(a, b hwmonChip) int { return a.index - b.index })
 	nameSensors(chips)
 	return chips, errors.Join(errs...)
 }

@@ -2,10 +2,16 @@ package sysfs
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/krystalstack/gamesa/telemetry"
 )
 
 // rescanEvery is how many Collect calls reuse one discovery of the file set.
@@ -56,6 +62,36 @@ func isAbsent(err error) bool {
 // indexSuffix parses the decimal index after prefix in name ("hwmon3" with
 // prefix "hwmon" is 3). It rejects anything but plain digits so that
 // "hwmon3.bak" or "thermal_zone" are not mistaken for entries.
+// classEntry is one numbered entry of a sysfs class directory, such as
+// hwmon3 or thermal_zone10.
+type classEntry struct {
+	index int
+	dir   string
+}
+
+// listClass lists the entries of <sys>/class/<class> named prefix<N> in
+// numeric order (hwmon10 after hwmon2); other entries (cooling_deviceN
+// beside the thermal zones) are skipped. A missing class directory is an
+// error wrapping telemetry.ErrNotAvailable; label prefixes errors.
+func listClass(sys, class, prefix, label string) (classDir string, entries []classEntry, err error) {
+	classDir = filepath.Join(sys, "class", class)
+	des, err := os.ReadDir(classDir)
+	if err != nil {
+		if isGone(err) {
+			return classDir, nil, fmt.Errorf("%s: %w: %w", label, err, telemetry.ErrNotAvailable)
+		}
+		return classDir, nil, fmt.Errorf("%s: %w", label, err)
+	}
+	for _, e := range des {
+		// Entries are symlinks into /sys/devices; the name decides.
+		if idx, ok := indexSuffix(e.Name(), prefix); ok {
+			entries = append(entries, classEntry{index: idx, dir: filepath.Join(classDir, e.Name())})
+		}
+	}
+	slices.SortFunc(entries, func(a, b classEntry) int { return a.index - b.index })
+	return classDir, entries, nil
+}
+
 func indexSuffix(name, prefix string) (int, bool) {
 	rest, ok := strings.CutPrefix(name, prefix)
 	if !ok || rest == "" {

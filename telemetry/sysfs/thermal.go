@@ -102,23 +102,14 @@ func (z *ThermalZones) Collect(ctx context.Context, s *gamesav1.Sample) error {
 }
 
 func (z *ThermalZones) scan() ([]thermalZone, error) {
-	classDir := filepath.Join(z.roots.Sys, "class", "thermal")
-	entries, err := os.ReadDir(classDir)
+	classDir, entries, err := listClass(z.roots.Sys, "thermal", "thermal_zone", "thermal")
 	if err != nil {
-		if isGone(err) {
-			return nil, fmt.Errorf("thermal: %w: %w", err, telemetry.ErrNotAvailable)
-		}
-		return nil, fmt.Errorf("thermal: %w", err)
+		return nil, err
 	}
 	var zones []thermalZone
 	var errs []error
 	for _, e := range entries {
-		// cooling_deviceN live in the same directory; only zones count.
-		idx, ok := indexSuffix(e.Name(), "thermal_zone")
-		if !ok {
-			continue
-		}
-		tz, err := z.scanZone(idx, filepath.Join(classDir, e.Name()))
+		tz, err := z.scanZone(e.index, e.dir)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -129,7 +120,6 @@ func (z *ThermalZones) scan() ([]thermalZone, error) {
 	if len(zones) == 0 && len(errs) == 0 {
 		return nil, fmt.Errorf("thermal: no zones in %s: %w", classDir, telemetry.ErrNotAvailable)
 	}
-	slices.SortFunc(zones, func(a, b thermalZone) int { return a.index - b.index })
 	return zones, errors.Join(errs...)
 }
 
