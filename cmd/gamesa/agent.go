@@ -16,11 +16,7 @@ import (
 )
 
 func newAgentCmd() *cobra.Command {
-	var configPath string
-	d := node.DefaultConfig()
-	// Flag variables start at the defaults so --help shows them; only flags
-	// the user set override the config file.
-	f := d
+	var af *agentFlags
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run a GAMESA node on this machine",
@@ -35,7 +31,7 @@ then flags. --dev is a single node on loopback with a temporary data directory.`
   gamesa agent --config /etc/gamesa/agent.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := agentConfig(cmd.Flags(), configPath, f)
+			cfg, err := agentConfig(cmd.Flags(), af.configPath, af.cfg)
 			if err != nil {
 				return usageError{err}
 			}
@@ -49,8 +45,23 @@ then flags. --dev is a single node on loopback with a temporary data directory.`
 			return n.Run(ctx)
 		},
 	}
-	fs := cmd.Flags()
-	fs.StringVar(&configPath, "config", "", "YAML config file")
+	af = bindAgentFlags(cmd.Flags())
+	return cmd
+}
+
+// agentFlags holds what the agent's flags parse into. cfg starts at the
+// defaults so --help shows them; agentConfig copies only the flags the user
+// set over the config file.
+type agentFlags struct {
+	configPath string
+	cfg        node.Config
+}
+
+func bindAgentFlags(fs *pflag.FlagSet) *agentFlags {
+	d := node.DefaultConfig()
+	af := &agentFlags{cfg: d}
+	f := &af.cfg
+	fs.StringVar(&af.configPath, "config", "", "YAML config file")
 	fs.BoolVar(&f.Dev, "dev", false, "single node on loopback, temporary data directory")
 	fs.StringVar(&f.NodeID, "node-id", "", "node name (default: the host name)")
 	fs.StringVar(&f.DataDir, "data-dir", "", "directory for history and state (required without --dev)")
@@ -72,13 +83,16 @@ then flags. --dev is a single node on loopback with a temporary data directory.`
 	fs.IntVar(&f.History.RingSize, "history-ring-size", d.History.RingSize, "samples kept in memory")
 	fs.DurationVar(&f.History.RingRetention, "history-ring-retention", d.History.RingRetention, "age limit of samples kept in memory")
 	fs.BoolVar(&f.History.Disk, "history-disk", d.History.Disk, "record samples on disk in the data directory")
-	f.History.MaxBytes = d.History.MaxBytes
 	fs.Var(&f.History.MaxBytes, "history-max-bytes", "on-disk history size bound (e.g. 128MiB)")
 	fs.DurationVar(&f.History.MaxAge, "history-max-age", d.History.MaxAge, "on-disk history age bound")
 	fs.DurationVar(&f.History.MinInterval, "history-min-interval", d.History.MinInterval, "shortest spacing of recorded samples")
+	fs.BoolVar(&f.ML.Enabled, "ml", d.ML.Enabled, "run the on-device models (thermal forecast, anomaly, workload)")
+	fs.IntVar(&f.ML.TrainStepsPerTick, "ml-train-steps", d.ML.TrainStepsPerTick, "online training steps per model per tick (0 = inference only)")
+	fs.DurationVar(&f.ML.SaveInterval, "ml-save-interval", d.ML.SaveInterval, "how often models are saved to the data directory")
+	fs.Uint64Var(&f.ML.Seed, "ml-seed", d.ML.Seed, "seed of a fresh model's weights")
 	fs.StringVar(&f.Log.Level, "log-level", d.Log.Level, "debug, info, warn or error")
 	fs.StringVar(&f.Log.Format, "log-format", d.Log.Format, "text or json")
-	return cmd
+	return af
 }
 
 // flagKeys maps each agent flag to the Config field it sets. Keeping this
@@ -108,6 +122,10 @@ var flagKeys = map[string]func(dst *node.Config, f node.Config){
 	"history-max-bytes":      func(d *node.Config, f node.Config) { d.History.MaxBytes = f.History.MaxBytes },
 	"history-max-age":        func(d *node.Config, f node.Config) { d.History.MaxAge = f.History.MaxAge },
 	"history-min-interval":   func(d *node.Config, f node.Config) { d.History.MinInterval = f.History.MinInterval },
+	"ml":                     func(d *node.Config, f node.Config) { d.ML.Enabled = f.ML.Enabled },
+	"ml-train-steps":         func(d *node.Config, f node.Config) { d.ML.TrainStepsPerTick = f.ML.TrainStepsPerTick },
+	"ml-save-interval":       func(d *node.Config, f node.Config) { d.ML.SaveInterval = f.ML.SaveInterval },
+	"ml-seed":                func(d *node.Config, f node.Config) { d.ML.Seed = f.ML.Seed },
 	"log-level":              func(d *node.Config, f node.Config) { d.Log.Level = f.Log.Level },
 	"log-format":             func(d *node.Config, f node.Config) { d.Log.Format = f.Log.Format },
 }
