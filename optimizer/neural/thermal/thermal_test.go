@@ -1,6 +1,7 @@
 package thermal
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math"
@@ -307,6 +308,10 @@ func TestConfigValidate(t *testing.T) {
 		{"tiny gap", func(c *Config) { c.MaxGap = time.Millisecond }},
 		{"MinRows below a window", func(c *Config) { c.MinRows = 10 }},
 		{"small replay", func(c *Config) { c.ReplayCapacity = c.MinRows }},
+		{"negative noise", func(c *Config) { c.InputNoise = -0.1 }},
+		{"NaN noise", func(c *Config) { c.InputNoise = float32(math.NaN()) }},
+		{"negative smoothing", func(c *Config) { c.TargetSmooth = -1 }},
+		{"MinRows below a smoothed window", func(c *Config) { c.TargetSmooth = 10; c.MinRows = c.Window + MaxHorizon + 5 }},
 	} {
 		c := DefaultConfig()
 		tc.edit(&c)
@@ -406,5 +411,25 @@ func BenchmarkForecast(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		m.Forecast()
+	}
+}
+
+// TestTrainDeterministic checks that Train (input noise and window
+// sampling included) gives the same model file for the same seed.
+func TestTrainDeterministic(t *testing.T) {
+	cfg := smallConfig()
+	cfg.TrainSteps = 20
+	var files [2][]byte
+	for i := range files {
+		m, _, err := Train([]Series{synthetic(1500, 1)}, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if files[i], err = m.MarshalBinary(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(files[0], files[1]) {
+		t.Errorf("Train(seed %d) twice gave different model files", cfg.Seed)
 	}
 }

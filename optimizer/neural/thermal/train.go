@@ -84,7 +84,7 @@ func (m *Model) fit(d *dataset) error {
 	}
 	var outs [][]float32
 	for i := range d.n() {
-		if d.hasTarget(i, MaxHorizon) {
+		if d.hasTarget(i, MaxHorizon+m.cfg.TargetSmooth) {
 			outs = append(outs, m.residual(d, i, make([]float32, NumHorizons)))
 		}
 	}
@@ -98,9 +98,20 @@ func (m *Model) fit(d *dataset) error {
 }
 
 // residual writes the LSTM's raw target for row i: the temperature change
-// to each horizon less the linear baseline's forecast of it.
+// to each horizon (to the mean of the 2·TargetSmooth+1 readings centred
+// on it, which d must hold) less the linear baseline's forecast of it.
 func (m *Model) residual(d *dataset, i int, dst []float32) []float32 {
-	delta(d, i, dst)
+	if k := m.cfg.TargetSmooth; k > 0 {
+		for h, ahead := range Horizons {
+			var sum float32
+			for j := i + ahead - k; j <= i+ahead+k; j++ {
+				sum += d.temp(j)
+			}
+			dst[h] = sum/float32(2*k+1) - d.temp(i)
+		}
+	} else {
+		delta(d, i, dst)
+	}
 	start := i
 	for start > 0 && i-start < MaxHorizon && d.seg[start-1] == d.seg[i] {
 		start--
@@ -126,7 +137,7 @@ func delta(d *dataset, i int, dst []float32) []float32 {
 // the mean loss.
 func (m *Model) trainSteps(d *dataset, steps int, rng *rand.Rand) (float32, error) {
 	cfg := &m.cfg
-	span := cfg.Window + MaxHorizon
+	span := cfg.Window + MaxHorizon + cfg.TargetSmooth
 	if d.n() < span {
 		return 0, fmt.Errorf("%w: %d observations, a window needs %d", ErrNoData, d.n(), span)
 	}
@@ -151,6 +162,11 @@ func (m *Model) trainSteps(d *dataset, steps int, rng *rand.Rand) (float32, erro
 			}
 			for t := range cfg.Window {
 				m.normInput(tr.xs[t], d.row(start+t))
+				if cfg.InputNoise > 0 {
+					for k := range tr.xs[t] {
+						tr.xs[t][k] += cfg.InputNoise * float32(rng.NormFloat64())
+					}
+				}
 			}
 			hs := m.rnn.Forward(tr.xs)
 			for t := range cfg.Window {
@@ -203,22 +219,9 @@ func Train(series []Series, cfg Config) (*Model, Report, error) {
 	if err != nil {
 		return nil, Report{}, err
 	}
-	d := &dataset{}
-	var st stream
-	var seg uint32
-	for _, s := range series {
-		st.reset()
-		seg++
-		for i, p := range s.Points {
-			if err := p.check(); err != nil {
-				return nil, Report{}, fmt.Errorf("%s: point %d: %w", s.Name, i, err)
-			}
-			if st.gap(p, cfg.MaxGap) {
-				st.reset()
-				seg++
-			}
-			d.add(st.push(p), seg)
-		}
+	d, err := buildDataset(series, cfg)
+	if err != nil {
+		return nil, Report{}, err
 	}
 	if err := m.fit(d); err != nil {
 		return nil, Report{}, err
@@ -227,4 +230,27 @@ func Train(series []Series, cfg Config) (*Model, Report, error) {
 		return nil, Report{}, err
 	}
 	return m, Evaluate(m, series), nil
+}
+
+// buildDataset turns series into feature rows, a segment per series and
+// per gap.
+func buildDataset(series []Series, cfg Config) (*dataset, error) {
+	d := &dataset{}
+	var st stream
+	var seg uint32
+	for _, s := range series {
+		st.reset()
+		seg++
+		for i, p := range s.Points {
+			if err := p.check(); err != nil {
+				return nil, fmt.Errorf("%s: point %d: %w", s.Name, i, err)
+			}
+			if st.gap(p, cfg.MaxGap) {
+				st.reset()
+				seg++
+			}
+			d.add(st.push(p), seg)
+		}
+	}
+	return d, nil
 }
