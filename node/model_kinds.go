@@ -17,7 +17,8 @@ func modelKinds() []modelKind {
 func anomalyKind() modelKind {
 	cfg := anomaly.DefaultConfig()
 	return modelKind{
-		name: anomaly.Kind,
+		name:   anomaly.Kind,
+		online: true,
 		// Unsupervised: it learns this machine's normal online and scores
 		// once its threshold has settled on enough normal samples.
 		fresh: func(seed uint64) (learner, error) { return anomaly.New(cfg, seed) },
@@ -36,7 +37,8 @@ func anomalyKind() modelKind {
 func thermalKind() modelKind {
 	cfg := thermal.DefaultConfig()
 	return modelKind{
-		name: thermal.Kind,
+		name:   thermal.Kind,
+		online: true,
 		// The thermal model learns this machine online: it forecasts once
 		// its replay buffer holds enough history (about ten minutes).
 		fresh: func(seed uint64) (learner, error) { return thermal.New(cfg, seed) },
@@ -59,7 +61,8 @@ func workloadKind() modelKind {
 		name: workload.Kind,
 		// A host has no labels for its workloads, so a fresh classifier
 		// starts from the simulated machine's labelled scenarios; it is
-		// saved and later runs load it.
+		// saved and later runs load it. It does not train online: more
+		// steps on the same bootstrap windows would only overfit them.
 		fresh: func(seed uint64) (learner, error) { return BootstrapWorkload(context.Background(), seed) },
 		load:  func(data []byte) (learner, error) { return workload.Load(data, cfg) },
 		fill: func(m learner, in *gamesav1.Insights) {

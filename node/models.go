@@ -28,6 +28,9 @@ type modelKind struct {
 	fresh func(seed uint64) (learner, error)
 	load  func(data []byte) (learner, error)
 	fill  func(m learner, in *gamesav1.Insights)
+	// online says whether the model learns from the node's own samples.
+	// A model that needs labels the node does not have trains elsewhere.
+	online bool
 }
 
 // modelEntry is one running model.
@@ -119,7 +122,7 @@ func (ms *modelSet) observe(s *gamesav1.Sample) {
 			continue
 		}
 		e.failures = 0
-		if ms.trainSteps > 0 {
+		if ms.trainSteps > 0 && e.kind.online {
 			loss, err := e.m.Train(ms.trainSteps)
 			if err != nil {
 				ms.log.Debug("model training", "kind", e.kind.name, "err", err)
