@@ -254,3 +254,27 @@ func TestHashSealsMetrics(t *testing.T) {
 		t.Errorf("Decode after changing a metric = %v; want ErrCorruptModel", err)
 	}
 }
+
+// TestStepSkipsNonFiniteGradients: one NaN or Inf gradient leaves every
+// weight as it was, for both optimizers.
+func TestStepSkipsNonFiniteGradients(t *testing.T) {
+	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1))} {
+		for _, o := range []Optimizer{NewAdam(0.1), &SGD{LR: 0.1, Momentum: 0.9, ClipNorm: 1}} {
+			m, _ := NewMLP("m", []int{2, 3, 1}, Tanh, Linear, NewInit(1))
+			before := make([][]float32, 0)
+			for _, p := range m.Params() {
+				before = append(before, append([]float32(nil), p.W...))
+				for i := range p.G {
+					p.G[i] = 0.5
+				}
+			}
+			m.Params()[1].G[0] = bad
+			o.Step(m.Params())
+			for i, p := range m.Params() {
+				if !equalParams([]*Param{{W: before[i]}}, []*Param{p}) {
+					t.Errorf("%T with a %v gradient changed %s", o, bad, p.Name)
+				}
+			}
+		}
+	}
+}

@@ -16,8 +16,12 @@ type SGD struct {
 	vel      map[*Param][]float32
 }
 
-// Step applies one update.
+// Step applies one update. A step whose gradients are not all finite is
+// skipped: one bad batch must not poison every weight.
 func (o *SGD) Step(ps []*Param) {
+	if !gradsFinite(ps) {
+		return
+	}
 	if o.vel == nil {
 		o.vel = make(map[*Param][]float32)
 	}
@@ -47,8 +51,12 @@ type Adam struct {
 // NewAdam returns Adam with the usual constants.
 func NewAdam(lr float32) *Adam { return &Adam{LR: lr, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8} }
 
-// Step applies one update.
+// Step applies one update, or none when the gradients are not all finite
+// (as SGD.Step).
 func (o *Adam) Step(ps []*Param) {
+	if !gradsFinite(ps) {
+		return
+	}
 	if o.m == nil {
 		o.m, o.v = make(map[*Param][]float32), make(map[*Param][]float32)
 	}
@@ -89,4 +97,17 @@ func clipScale(ps []*Param, limit float32) float32 {
 		return 1
 	}
 	return float32(float64(limit) / n)
+}
+
+// gradsFinite reports whether every gradient in ps is a finite number.
+func gradsFinite(ps []*Param) bool {
+	for _, p := range ps {
+		for _, g := range p.G {
+			// g-g is 0 for finite g and NaN for NaN or ±Inf.
+			if g-g != 0 {
+				return false
+			}
+		}
+	}
+	return true
 }

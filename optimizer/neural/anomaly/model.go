@@ -215,18 +215,18 @@ func (m *Model) Threshold() (float32, bool) {
 func (m *Model) TrainingSamples() uint64 { return m.samples }
 
 // Train runs at most steps optimiser steps on batches drawn from the
-// replay buffer and returns their mean loss. Before the buffer holds
-// Config.MinFitSamples vectors it does nothing and returns 0; the first
-// call after that fits the input normaliser, which stays fixed from then
+// replay buffer and returns their mean loss. While the buffer holds fewer
+// than Config.MinFitSamples vectors (also after Load) it does nothing and
+// returns 0; the first call after that fits the input normaliser, which stays fixed from then
 // on (the weights are only meaningful for one normalisation).
 func (m *Model) Train(steps int) (float32, error) {
-	if steps <= 0 {
+	// A loaded model has its normaliser but an empty replay buffer: it
+	// waits for as much fresh data as a new one, rather than drawing every
+	// batch from the first few vectors after a restart.
+	if steps <= 0 || m.replayLen < m.cfg.MinFitSamples {
 		return 0, nil
 	}
 	if m.norm == nil {
-		if m.replayLen < m.cfg.MinFitSamples {
-			return 0, nil
-		}
 		m.norm = m.fitNormalizer()
 	}
 	var sum float64

@@ -140,15 +140,18 @@ func (m *Model) Forecast() (f [NumHorizons]float32, ok bool) {
 func (m *Model) TrainingSamples() uint64 { return m.samples }
 
 // Train runs at most steps optimizer steps on windows from the replay
-// buffer and returns their mean loss (in normalised units). Until the
-// buffer holds Config.MinRows observations it does nothing and returns 0;
+// buffer and returns their mean loss (in normalised units). While the
+// buffer holds fewer than Config.MinRows observations (also after Load) it
+// does nothing and returns 0;
 // then it fits the normalisers once, and the model forecasts from the
 // following observations on.
 func (m *Model) Train(steps int) (float32, error) {
+	// A loaded model waits for as much fresh history as a new one, so a
+	// restart does not overfit its first minute of data.
+	if m.data.n() < m.cfg.MinRows {
+		return 0, nil
+	}
 	if m.in == nil {
-		if m.data.n() < m.cfg.MinRows {
-			return 0, nil
-		}
 		if err := m.fit(&m.data); err != nil {
 			return 0, err
 		}
