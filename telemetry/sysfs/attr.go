@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"syscall"
+	"unicode/utf8"
 )
 
 // attrBufSize bounds one attribute read. The attributes these collectors read
@@ -51,11 +53,16 @@ func (r *attrReader) bytes(path string) ([]byte, error) {
 	return trimSpace(r.buf[:n]), nil
 }
 
-// string returns the trimmed content as a new string.
+// string returns the trimmed content as a new string, made valid UTF-8:
+// labels come from firmware, and one invalid byte in a proto string field
+// would make every sample fail to marshal.
 func (r *attrReader) string(path string) (string, error) {
 	b, err := r.bytes(path)
 	if err != nil {
 		return "", err
+	}
+	if !utf8.Valid(b) {
+		return strings.ToValidUTF8(string(b), "\uFFFD"), nil
 	}
 	return string(b), nil
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
 	"github.com/krystalstack/gamesa/telemetry"
 	"github.com/krystalstack/gamesa/telemetry/telemetrytest"
@@ -119,6 +121,11 @@ func FuzzCollectors(f *testing.F) {
 
 func checkFinite(t *testing.T, s *gamesav1.Sample) {
 	t.Helper()
+	// Whatever the files hold, the sample must still serialise: proto
+	// strings must be valid UTF-8, and labels come from firmware.
+	if _, err := proto.Marshal(s); err != nil {
+		t.Fatalf("sample does not marshal: %v", err)
+	}
 	var vals []float64
 	for _, x := range s.Thermal {
 		vals = append(vals, x.TemperatureCelsius, x.MaxCelsius, x.CriticalCelsius)

@@ -1,6 +1,7 @@
 package sysfs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -250,8 +251,8 @@ func (h *Hwmon) scanChip(idx int, dir string) (hwmonChip, error) {
 			c.fans = append(c.fans, *f)
 		}
 	}
-	slices.SortFunc(c.temps, func(a, b hwmonTemp) int { return a.index - b.index })
-	slices.SortFunc(c.fans, func(a, b hwmonFan) int { return a.index - b.index })
+	slices.SortFunc(c.temps, func(a, b hwmonTemp) int { return cmp.Compare(a.index, b.index) })
+	slices.SortFunc(c.fans, func(a, b hwmonFan) int { return cmp.Compare(a.index, b.index) })
 	return c, errors.Join(errs...)
 }
 

@@ -1,6 +1,8 @@
 package sysfs
 
 import (
+	"google.golang.org/protobuf/proto"
+
 	"context"
 	"errors"
 	"os"
@@ -242,5 +244,28 @@ func TestUniqueNames(t *testing.T) {
 		if got := uniqueNames(tt.keys); !slices.Equal(got, tt.want) {
 			t.Errorf("%s: uniqueNames(%v) = %q; want %q", tt.name, tt.keys, got, tt.want)
 		}
+	}
+}
+
+// TestHwmonInvalidUTF8Label: a firmware label with an invalid byte is made
+// valid (U+FFFD) so the sample still marshals.
+func TestHwmonInvalidUTF8Label(t *testing.T) {
+	roots := telemetrytest.Fixture(t, fixtureDir)
+	writeTree(t, roots.Sys, map[string]string{"class/hwmon/hwmon0/temp1_label": "CPU\xff\n"})
+	s := sampleAt(t0)
+	if err := NewHwmon(roots).Collect(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := proto.Marshal(s); err != nil {
+		t.Fatalf("sample with a non-UTF-8 label does not marshal: %v", err)
+	}
+	found := false
+	for _, th := range s.Thermal {
+		if th.Label == "CPU\uFFFD" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no sensor labelled %q among %v", "CPU\uFFFD", s.Thermal)
 	}
 }

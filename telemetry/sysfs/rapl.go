@@ -62,7 +62,8 @@ func NewRAPL(roots telemetry.Roots) *RAPL {
 // s.Power), ordered by zone id, and sets s.Power.TotalWatts: the psys zone's
 // draw where the platform has one (it covers the whole SoC and more, so
 // adding packages to it would count them twice), else the sum of the
-// top-level package and dram zones. Watts cover the time since the previous
+// top-level package zones and the dram zones (children of a package on
+// intel_rapl). A total is set only when every zone in it was rated. Watts cover the time since the previous
 // call, by s.Time; they are 0 on the first call and whenever a zone has no
 // earlier reading.
 func (p *RAPL) Collect(ctx context.Context, s *gamesav1.Sample) error {
@@ -99,8 +100,12 @@ func (p *RAPL) Collect(ctx context.Context, s *gamesav1.Sample) error {
 		now = s.GetTime().AsTime()
 	}
 	var denied []string
+	// A total is published only when every zone it adds up was rated this
+	// tick: a partial sum (one socket's counter unreadable, the first tick
+	// after a rescan) would look like a sudden drop in power.
 	var psys, sum float64
-	havePsys, haveSum := false, false
+	psysZone, havePsys := false, false
+	nCounted, nRated := 0, 0
 	for i := range p.zones {
 		z := &p.zones[i]
 		d := &gamesav1.RAPLDomain{Zone: z.id, Name: z.name}
@@ -124,19 +129,28 @@ func (p *RAPL) Collect(ctx context.Context, s *gamesav1.Sample) error {
 		errs = p.readLimit(errs, z.short, &d.ShortTermLimitWatts)
 		s.Power.Rapl = append(s.Power.Rapl, d)
 
-		if len(z.path) == 1 && rated {
-			switch {
-			case z.name == "psys":
+		switch {
+		case len(z.path) == 1 && z.name == "psys":
+			psysZone = true
+			if rated {
 				psys, havePsys = d.Watts, true
-			case strings.HasPrefix(z.name, "package"), strings.HasPrefix(z.name, "dram"):
-				sum, haveSum = sum+d.Watts, true
+			}
+		// intel_rapl registers dram as a child of its package
+		// (intel-rapl:0:2), some platforms at the top level: both count.
+		case len(z.path) == 1 && strings.HasPrefix(z.name, "package"), strings.HasPrefix(z.name, "dram"):
+			nCounted++
+			if rated {
+				sum += d.Watts
+				nRated++
 			}
 		}
 	}
 	switch {
-	case havePsys:
-		s.Power.TotalWatts = psys
-	case haveSum:
+	case psysZone:
+		if havePsys {
+			s.Power.TotalWatts = psys
+		}
+	case nCounted > 0 && nRated == nCounted:
 		s.Power.TotalWatts = sum
 	}
 	if len(denied) > 0 {

@@ -98,6 +98,44 @@ func TestRAPLRates(t *testing.T) {
 			want:      map[string]float64{"intel-rapl:0": 12, "intel-rapl:0:0": 8, "intel-rapl:2": 3},
 			wantTotal: 15, // the core subzone is inside the package
 		},
+		{
+			name: "no psys: dram as a child of its package (intel_rapl's layout) counts",
+			prep: func(t *testing.T, sys string) {
+				if err := os.Remove(filepath.Join(sys, "class/powercap/intel-rapl:1")); err != nil {
+					t.Fatal(err)
+				}
+				writeTree(t, sys, map[string]string{
+					"class/powercap/intel-rapl:0:2/name":                "dram\n",
+					"class/powercap/intel-rapl:0:2/energy_uj":           "0\n",
+					"class/powercap/intel-rapl:0:2/max_energy_range_uj": "65532610987\n",
+				})
+			},
+			first:     map[string]uint64{"intel-rapl:0": 0, "intel-rapl:0:0": 0, "intel-rapl:0:2": 0},
+			second:    map[string]uint64{"intel-rapl:0": 12_000_000, "intel-rapl:0:0": 8_000_000, "intel-rapl:0:2": 3_000_000},
+			dt:        time.Second,
+			want:      map[string]float64{"intel-rapl:0": 12, "intel-rapl:0:0": 8, "intel-rapl:0:2": 3},
+			wantTotal: 15,
+		},
+		{
+			name: "no psys: a package without a rate this tick leaves the total unknown",
+			prep: func(t *testing.T, sys string) {
+				if err := os.Remove(filepath.Join(sys, "class/powercap/intel-rapl:1")); err != nil {
+					t.Fatal(err)
+				}
+				writeTree(t, sys, map[string]string{
+					"class/powercap/intel-rapl:2/name":                "package-1\n",
+					"class/powercap/intel-rapl:2/energy_uj":           "0\n",
+					"class/powercap/intel-rapl:2/max_energy_range_uj": "0\n",
+				})
+			},
+			// package-1 goes backwards with no known range: no rate, so no
+			// total (package-0 alone would look like half the power).
+			first:     map[string]uint64{"intel-rapl:0": 0, "intel-rapl:2": 5_000_000},
+			second:    map[string]uint64{"intel-rapl:0": 12_000_000, "intel-rapl:2": 1_000_000},
+			dt:        time.Second,
+			want:      map[string]float64{"intel-rapl:0": 12, "intel-rapl:2": 0},
+			wantTotal: 0,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package sysfs
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -88,7 +89,7 @@ func listClass(sys, class, prefix, label string) (classDir string, entries []cla
 			entries = append(entries, classEntry{index: idx, dir: filepath.Join(classDir, e.Name())})
 		}
 	}
-	slices.SortFunc(entries, func(a, b classEntry) int { return a.index - b.index })
+	slices.SortFunc(entries, func(a, b classEntry) int { return cmp.Compare(a.index, b.index) })
 	return classDir, entries, nil
 }
 
