@@ -1,8 +1,6 @@
 package sysfs
 
 import (
-	"google.golang.org/protobuf/proto"
-
 	"context"
 	"errors"
 	"os"
@@ -11,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 
 	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
 	"github.com/krystalstack/gamesa/telemetry"
