@@ -56,6 +56,10 @@ type Config struct {
 	// Logger receives the node's logs; nil means slog.Default(). Not part of
 	// the file format.
 	Logger *slog.Logger `yaml:"-"`
+
+	// modelPeriod overrides how often the models are fed (tests only, so
+	// a model's window fills in seconds; 0 means once a second).
+	modelPeriod time.Duration
 }
 
 // ListenConfig is one listening socket.
@@ -208,6 +212,9 @@ func (c Config) Validate() error {
 			add(l.key, "%v", err)
 		}
 	}
+	if c.GRPC.Address == c.HTTP.Address && !strings.HasSuffix(c.GRPC.Address, ":0") {
+		add("http.address", "must differ from grpc.address (both are %s)", c.GRPC.Address)
+	}
 	oneOf("telemetry.source", c.Telemetry.Source, "host", "sim")
 	if c.Telemetry.TopProcesses < 0 || c.Telemetry.TopProcesses > 1000 {
 		add("telemetry.top_processes", "must be between 0 and 1000; got %d", c.Telemetry.TopProcesses)
@@ -237,6 +244,9 @@ func (c Config) Validate() error {
 		if c.History.MinInterval < 0 {
 			add("history.min_interval", "must not be negative; got %v", c.History.MinInterval)
 		}
+	}
+	if c.ML.Enabled && c.Tick > modelPeriod {
+		add("ml.enabled", "the models read one sample a second, so tick must be at most %v (got %v); or set ml.enabled: false", modelPeriod, c.Tick)
 	}
 	if c.ML.TrainStepsPerTick < 0 || c.ML.TrainStepsPerTick > 100 {
 		add("ml.train_steps_per_tick", "must be between 0 and 100; got %d", c.ML.TrainStepsPerTick)

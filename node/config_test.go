@@ -72,6 +72,8 @@ func TestParseConfigErrorsNameTheKey(t *testing.T) {
 		{"two documents", "tick: 1s\n---\ntick: 2s\n", []string{"more than one YAML document"}},
 		{"not yaml", "tick: [1s\n", []string{"invalid YAML"}},
 		{"negative retention", "history:\n  ring_retention: -1s\n", []string{"history.ring_retention"}},
+		{"models need 1 Hz", "tick: 5s\n", []string{"ml.enabled", "at most 1s"}},
+		{"one port for two servers", "grpc:\n  address: 127.0.0.1:7070\nhttp:\n  address: 127.0.0.1:7070\n", []string{"http.address (line 4)", "differ"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseConfig([]byte(tc.yaml), DevConfig())

@@ -51,6 +51,8 @@ type modelSet struct {
 	trainSteps int
 	saveEvery  time.Duration
 	lastSave   time.Time
+	lastFeed   time.Time // sample time of the last sample the models saw
+	period     time.Duration
 	entries    []*modelEntry
 }
 
@@ -66,7 +68,7 @@ func newModelSet(dir string, kinds []modelKind, seed uint64, trainSteps int, sav
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("models: %w", err)
 	}
-	ms := &modelSet{dir: dir, log: log, trainSteps: trainSteps, saveEvery: saveEvery, lastSave: now}
+	ms := &modelSet{dir: dir, log: log, trainSteps: trainSteps, saveEvery: saveEvery, lastSave: now, period: modelPeriod}
 	for i, k := range kinds {
 		m, err := ms.loadOrFresh(k, seed+uint64(i))
 		if err != nil {
@@ -92,7 +94,7 @@ func (ms *modelSet) loadOrFresh(k modelKind, seed uint64) (learner, error) {
 			ms.log.Info("model loaded", "kind", k.name, "samples", m.TrainingSamples())
 			return m, nil
 		}
-		aside := fmt.Sprintf("%s.bad-%d", path, time.Now().Unix())
+		aside := fmt.Sprintf("%s.bad-%d", path, time.Now().UnixNano())
 		if rerr := os.Rename(path, aside); rerr != nil {
 			return nil, fmt.Errorf("models: %s unusable (%v) and could not be moved aside: %w", path, lerr, rerr)
 		}
@@ -105,29 +107,34 @@ func (ms *modelSet) loadOrFresh(k modelKind, seed uint64) (learner, error) {
 	return m, nil
 }
 
-// observe feeds s to every model, trains each a bounded number of steps,
-// and fills s.Insights. It never fails the tick: a model's error is logged
-// and that model's insight left out.
+// modelPeriod is the sample spacing the models are built for: their
+// windows and horizons count samples as seconds. modelJitter absorbs timer
+// jitter around it.
+const (
+	modelPeriod = time.Second
+	modelJitter = 50 * time.Millisecond
+)
+
+// observe fills s.Insights. Once a second (whatever the loop's rate while a
+// fast watcher is connected) it first feeds s to every model and trains
+// each a bounded number of steps; in between, s carries the latest
+// outputs. It never fails the tick: a model's error is logged and that
+// model's insight left out.
 func (ms *modelSet) observe(s *gamesav1.Sample) {
+	t := s.GetTime().AsTime()
+	feed := ms.lastFeed.IsZero() || t.Sub(ms.lastFeed) >= ms.period-modelJitter || t.Before(ms.lastFeed)
+	if feed {
+		ms.lastFeed = t
+	}
 	in := &gamesav1.Insights{}
 	for _, e := range ms.entries {
 		if e.failures >= maxObserveFailures {
 			continue
 		}
-		if err := e.m.Observe(s); err != nil {
-			e.failures++
-			if e.failures == maxObserveFailures {
-				ms.log.Warn("model stopped: its inputs keep failing", "kind", e.kind.name, "err", err)
-			}
-			continue
-		}
-		e.failures = 0
-		if ms.trainSteps > 0 && e.kind.online {
-			loss, err := e.m.Train(ms.trainSteps)
-			if err != nil {
-				ms.log.Debug("model training", "kind", e.kind.name, "err", err)
-			} else {
-				e.loss = loss
+		if feed {
+			ms.feed(e, s)
+			if e.failures > 0 {
+				continue
 			}
 		}
 		e.kind.fill(e.m, in)
@@ -136,6 +143,26 @@ func (ms *modelSet) observe(s *gamesav1.Sample) {
 		})
 	}
 	s.Insights = in
+}
+
+// feed gives one model one sample and a bounded amount of training.
+func (ms *modelSet) feed(e *modelEntry, s *gamesav1.Sample) {
+	if err := e.m.Observe(s); err != nil {
+		e.failures++
+		if e.failures == maxObserveFailures {
+			ms.log.Warn("model stopped: its inputs keep failing", "kind", e.kind.name, "err", err)
+		}
+		return
+	}
+	e.failures = 0
+	if ms.trainSteps > 0 && e.kind.online {
+		loss, err := e.m.Train(ms.trainSteps)
+		if err != nil {
+			ms.log.Debug("model training", "kind", e.kind.name, "err", err)
+		} else {
+			e.loss = loss
+		}
+	}
 }
 
 // maybeSave writes every model when saveEvery has passed since the last
@@ -150,14 +177,23 @@ func (ms *modelSet) maybeSave(now time.Time) {
 	}
 }
 
-// save writes every model atomically (temp file, fsync, rename), so a crash
-// leaves either the old file or the new one.
+// save writes every model that has learned something atomically (temp
+// file, fsync, rename), so a crash leaves either the old file or the new
+// one; a model that would not load back is not written at all.
 func (ms *modelSet) save() error {
 	var errs []error
 	for _, e := range ms.entries {
+		if e.m.TrainingSamples() == 0 {
+			continue // nothing learned yet: a fresh model is as good as a file
+		}
 		data, err := e.m.MarshalBinary()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", e.kind.name, err))
+			continue
+		}
+		// Never replace a good file with one the next start would refuse.
+		if _, err := e.kind.load(data); err != nil {
+			errs = append(errs, fmt.Errorf("%s: not saved, it would not load back: %w", e.kind.name, err))
 			continue
 		}
 		if err := writeFileAtomic(ms.path(e.kind), data); err != nil {

@@ -66,3 +66,34 @@ func benchModelSet(b *testing.B, trainSteps int) {
 		i++
 	}
 }
+
+// TestModelsFedOncePerSecond: while a fast watcher drives the loop at
+// 10 Hz, the models still see one sample a second, as their windows and
+// horizons assume. The workload classifier's 60-sample window shows it:
+// 50 s of 10 Hz samples are 50 observations, not 500.
+func TestModelsFedOncePerSecond(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ms, err := newModelSet(t.TempDir(), modelKinds(), 1, 0, 0, time.Now(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := sim.DefaultConfig()
+	cfg.Scenario = sim.ScenarioRender
+	ss, err := sim.Record(ctx, cfg, time.Unix(1_700_000_000, 0), 100*time.Millisecond, 620)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range ss[:500] {
+		ms.observe(s)
+	}
+	if c := ss[499].GetInsights().GetWorkloadClass(); c != "" {
+		t.Fatalf("classified %q after 50 s at 10 Hz; the window of 60 one-second samples cannot be full", c)
+	}
+	for _, s := range ss[500:] {
+		ms.observe(s)
+	}
+	if c := ss[len(ss)-1].GetInsights().GetWorkloadClass(); c != "render" {
+		t.Errorf("after 62 s: class %q; want render", c)
+	}
+}

@@ -132,6 +132,9 @@ func (n *Node) Run(ctx context.Context) (err error) {
 			n.cfg.ML.TrainStepsPerTick, n.cfg.ML.SaveInterval, time.Now(), n.log); err != nil {
 			return err
 		}
+		if n.cfg.modelPeriod > 0 {
+			n.models.period = n.cfg.modelPeriod
+		}
 		defer func() {
 			if serr := n.models.save(); serr != nil {
 				n.log.Warn("saving models at shutdown", "err", serr)
@@ -162,7 +165,9 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return n.loop(gctx) })
 	g.Go(func() error {
-		if err := gs.Serve(grpcLis); err != nil {
+		// ErrServerStopped: shutdown began before Serve did (a very short
+		// run); that is a clean stop, not a failure.
+		if err := gs.Serve(grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return fmt.Errorf("grpc: %w", err)
 		}
 		return nil

@@ -523,6 +523,7 @@ func TestModelsClassifyAndPersist(t *testing.T) {
 	tn := startNode(t, func(c *Config) {
 		c.DataDir = dir
 		c.ML.Enabled = true
+		c.modelPeriod = c.Tick // fill the 60-sample window in 6 s
 		c.Sim.Scenario = "render"
 	})
 	deadline := time.Now().Add(30 * time.Second)
@@ -548,14 +549,24 @@ func TestModelsClassifyAndPersist(t *testing.T) {
 			t.Errorf("insights lack model %s; have %v", k.name, kinds)
 		}
 	}
+	learned := map[string]bool{}
+	for _, m := range tn.latest.Load().GetInsights().GetModels() {
+		learned[m.GetKind()] = m.GetTrainingSamples() > 0
+	}
+	if !learned["workload"] {
+		t.Error("the bootstrapped classifier reports no training samples")
+	}
 	tn.stop(t)
+	// A model is saved when it has learned something; the thermal model,
+	// with seconds of history, has not and is not written.
 	for _, k := range modelKinds() {
-		if _, err := os.Stat(filepath.Join(dir, "models", k.name+".model")); err != nil {
-			t.Errorf("model %s not saved at shutdown: %v", k.name, err)
+		_, err := os.Stat(filepath.Join(dir, "models", k.name+".model"))
+		if saved := err == nil; saved != learned[k.name] {
+			t.Errorf("model %s saved at shutdown: %v (%v); want %v", k.name, saved, err, learned[k.name])
 		}
 	}
 	// A damaged model file is kept aside and the node starts anyway.
-	bad := filepath.Join(dir, "models", modelKinds()[0].name+".model")
+	bad := filepath.Join(dir, "models", "workload.model")
 	if err := os.WriteFile(bad, []byte("garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -601,7 +612,10 @@ func TestThermalForecastFromSavedModel(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	tn := startNode(t, func(c *Config) { c.DataDir = dir; c.ML.Enabled = true; c.Sim.Scenario = "render" })
+	tn := startNode(t, func(c *Config) {
+		c.DataDir, c.ML.Enabled, c.Sim.Scenario = dir, true, "render"
+		c.modelPeriod = c.Tick // forecasts after 16 observations: 1.6 s
+	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		s := tn.latest.Load()
@@ -616,6 +630,42 @@ func TestThermalForecastFromSavedModel(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no thermal forecast within 20s; insights %v", s.GetInsights())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRestartWithTrainedAnomalyModel: a detector saved after it fitted its
+// normaliser loads with an empty replay buffer; the node must keep running
+// (it once panicked in the first Train) and score with it.
+func TestRestartWithTrainedAnomalyModel(t *testing.T) {
+	dir := t.TempDir()
+	m, err := TrainAnomaly(context.Background(), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "models"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "models", "anomaly.model"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tn := startNode(t, func(c *Config) { c.DataDir, c.ML.Enabled, c.modelPeriod = dir, true, c.Tick })
+	deadline := time.Now().Add(20 * time.Second)
+	for tn.latest.Load().GetInsights().GetAnomalyThreshold() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no anomaly score within 20s: %v", tn.latest.Load().GetInsights())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	start := tn.latest.Load().GetSeq()
+	for tn.latest.Load().GetSeq() < start+20 { // twenty more ticks of Observe + Train
+		if time.Now().After(deadline) {
+			t.Fatal("the loop stopped after the detector started scoring")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -58,8 +59,29 @@ func buildBinary(t *testing.T) string {
 type agent struct {
 	cmd            *exec.Cmd
 	grpcAddr, http string
-	stderr         *bytes.Buffer
+	stderr         *logBuffer
 	exited         chan error
+	scanned        chan struct{} // closed when all of stderr has been read
+}
+
+// logBuffer is the agent's stderr, written by the reading goroutine and
+// read by the test.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) add(line []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Write(line)
+	l.b.WriteByte('\n')
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // startAgent runs the real binary with OS-chosen loopback ports and waits
@@ -69,7 +91,7 @@ func startAgent(t *testing.T, bin string, args ...string) *agent {
 	args = append([]string{"agent", "--dev", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-format", "json"}, args...)
 	cmd := exec.Command(bin, args...)
 	pr, pw := io.Pipe()
-	a := &agent{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
+	a := &agent{cmd: cmd, stderr: &logBuffer{}, exited: make(chan error, 1), scanned: make(chan struct{})}
 	cmd.Stderr = pw
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -83,10 +105,11 @@ func startAgent(t *testing.T, bin string, args ...string) *agent {
 	})
 	ready := make(chan struct{})
 	go func() {
+		defer close(a.scanned)
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			line := sc.Bytes()
-			a.stderr.Write(append(line, '\n'))
+			a.stderr.add(line)
 			var rec struct{ Msg, GRPC, HTTP string }
 			if json.Unmarshal(line, &rec) == nil && rec.Msg == "node ready" {
 				a.grpcAddr, a.http = rec.GRPC, rec.HTTP
@@ -118,6 +141,7 @@ func (a *agent) stop(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatalf("agent still running 15s after SIGTERM\n%s", a.stderr)
 	}
+	<-a.scanned // the last log lines are in a.stderr
 }
 
 func runCLI(t *testing.T, bin string, args ...string) (string, int) {
