@@ -305,22 +305,25 @@ func checkListen(addr string, insecure bool) error {
 }
 
 // LoadConfig reads a YAML file over base (normally DefaultConfig or
-// DevConfig). Unknown keys are errors.
-func LoadConfig(path string, base Config) (Config, error) {
+// DevConfig), applies override (the command line's flags; may be nil), and
+// validates the result: a file value a flag replaces is never judged on its
+// own. Unknown keys are errors.
+func LoadConfig(path string, base Config, override func(*Config)) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return base, fmt.Errorf("config: %w", err)
 	}
-	c, err := ParseConfig(data, base)
+	c, err := ParseConfig(data, base, override)
 	if err != nil {
 		return base, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil
 }
 
-// ParseConfig decodes YAML over base and validates the result. It does not
-// touch the file system.
-func ParseConfig(data []byte, base Config) (Config, error) {
+// ParseConfig decodes YAML over base, applies override (may be nil) and
+// validates the result, naming the file's line for keys the file sets. It
+// does not touch the file system.
+func ParseConfig(data []byte, base Config, override func(*Config)) (Config, error) {
 	c := base
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -333,6 +336,9 @@ func ParseConfig(data []byte, base Config) (Config, error) {
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		return base, errors.New("more than one YAML document; a config file holds one")
+	}
+	if override != nil {
+		override(&c)
 	}
 	if err := c.Validate(); err != nil {
 		var doc yaml.Node

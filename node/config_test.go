@@ -36,7 +36,7 @@ history:
   max_bytes: 64MiB
   max_age: 24h
 `
-	c, err := ParseConfig([]byte(good), DevConfig())
+	c, err := ParseConfig([]byte(good), DevConfig(), nil)
 	if err != nil {
 		t.Fatalf("ParseConfig(good) = %v", err)
 	}
@@ -76,7 +76,7 @@ func TestParseConfigErrorsNameTheKey(t *testing.T) {
 		{"one port for two servers", "grpc:\n  address: 127.0.0.1:7070\nhttp:\n  address: 127.0.0.1:7070\n", []string{"http.address (line 4)", "differ"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseConfig([]byte(tc.yaml), DevConfig())
+			_, err := ParseConfig([]byte(tc.yaml), DevConfig(), nil)
 			if err == nil {
 				t.Fatalf("ParseConfig(%q) = nil; want an error", tc.yaml)
 			}
@@ -90,13 +90,13 @@ func TestParseConfigErrorsNameTheKey(t *testing.T) {
 }
 
 func TestInsecureAllowsWildcard(t *testing.T) {
-	if _, err := ParseConfig([]byte("insecure: true\ngrpc:\n  address: 0.0.0.0:7070\n"), DevConfig()); err != nil {
+	if _, err := ParseConfig([]byte("insecure: true\ngrpc:\n  address: 0.0.0.0:7070\n"), DevConfig(), nil); err != nil {
 		t.Fatalf("insecure wildcard listener = %v; want nil", err)
 	}
 }
 
 func TestLoadConfigMissingFile(t *testing.T) {
-	_, err := LoadConfig(filepath.Join(t.TempDir(), "nope.yaml"), DevConfig())
+	_, err := LoadConfig(filepath.Join(t.TempDir(), "nope.yaml"), DevConfig(), nil)
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("LoadConfig(missing) = %v; want os.ErrNotExist", err)
 	}
@@ -135,7 +135,7 @@ func FuzzParseConfig(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := ParseConfig(data, DevConfig())
+		c, err := ParseConfig(data, DevConfig(), nil)
 		if err != nil {
 			return
 		}

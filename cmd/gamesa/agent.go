@@ -130,30 +130,34 @@ var flagKeys = map[string]func(dst *node.Config, f node.Config){
 	"log-format":             func(d *node.Config, f node.Config) { d.Log.Format = f.Log.Format },
 }
 
-// agentConfig layers defaults, the config file and the flags the user set.
+// agentConfig layers defaults, the config file and the flags the user set,
+// then validates the result once.
 func agentConfig(fs *pflag.FlagSet, path string, f node.Config) (node.Config, error) {
 	cfg := node.DefaultConfig()
 	if f.Dev {
 		cfg = node.DevConfig()
 	}
-	if path != "" {
-		var err error
-		if cfg, err = node.LoadConfig(path, cfg); err != nil {
-			return cfg, err
-		}
-	}
 	var flagErr error
-	fs.Visit(func(fl *pflag.Flag) {
-		if set, ok := flagKeys[fl.Name]; ok {
-			set(&cfg, f)
-		} else if fl.Name != "config" && flagErr == nil {
-			flagErr = usageError{errUnmappedFlag(fl.Name)}
-		}
-	})
+	override := func(c *node.Config) {
+		fs.Visit(func(fl *pflag.Flag) {
+			if set, ok := flagKeys[fl.Name]; ok {
+				set(c, f)
+			} else if fl.Name != "config" && flagErr == nil {
+				flagErr = errUnmappedFlag(fl.Name)
+			}
+		})
+	}
+	var err error
+	if path != "" {
+		cfg, err = node.LoadConfig(path, cfg, override)
+	} else {
+		override(&cfg)
+		err = cfg.Validate()
+	}
 	if flagErr != nil {
 		return cfg, flagErr
 	}
-	return cfg, cfg.Validate()
+	return cfg, err
 }
 
 type errUnmappedFlag string

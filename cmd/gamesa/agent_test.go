@@ -40,3 +40,29 @@ func TestFlagsOverrideFile(t *testing.T) {
 			cfg.Tick, cfg.NodeID, cfg.ML.TrainStepsPerTick, cfg.Dev)
 	}
 }
+
+// TestFlagRescuesFileValue: the file's tick of 5s is invalid with the models
+// on, but --ml=false on the command line makes the whole valid; values are
+// judged after every layer, not file first.
+func TestFlagRescuesFileValue(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.yaml")
+	if err := os.WriteFile(path, []byte("tick: 5s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fs := pflag.NewFlagSet("agent", pflag.ContinueOnError)
+	af := bindAgentFlags(fs)
+	if err := fs.Parse([]string{"--dev", "--config", path}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := agentConfig(fs, af.configPath, af.cfg); err == nil {
+		t.Fatal("tick 5s with the models on was accepted")
+	}
+	fs = pflag.NewFlagSet("agent", pflag.ContinueOnError)
+	af = bindAgentFlags(fs)
+	if err := fs.Parse([]string{"--dev", "--config", path, "--ml=false"}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := agentConfig(fs, af.configPath, af.cfg); err != nil || cfg.Tick != 5*time.Second || cfg.ML.Enabled {
+		t.Fatalf("tick 5s from the file with --ml=false = %+v, %v; want valid", cfg.ML, err)
+	}
+}
