@@ -226,7 +226,15 @@ func (n *Node) prepareDataDir() (string, func(), error) {
 	if err := os.MkdirAll(n.cfg.DataDir, 0o750); err != nil {
 		return "", nil, fmt.Errorf("data_dir: %w", err)
 	}
-	return n.cfg.DataDir, func() {}, nil
+	lock, err := lockDataDir(n.cfg.DataDir)
+	if err != nil {
+		return "", nil, err
+	}
+	return n.cfg.DataDir, func() {
+		if err := lock.Close(); err != nil { // releases the flock
+			n.log.Warn("releasing data dir lock", "err", err)
+		}
+	}, nil
 }
 
 func (n *Node) newSource() (telemetry.Source, error) {

@@ -670,3 +670,30 @@ func TestRestartWithTrainedAnomalyModel(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestDataDirIsExclusive: a second agent on the same data directory stops
+// at once with a message naming the owner; the first keeps running, and
+// the directory is free again once it stops.
+func TestDataDirIsExclusive(t *testing.T) {
+	dir := t.TempDir()
+	first := startNode(t, func(c *Config) { c.DataDir = dir })
+	cfg := DevConfig()
+	cfg.DataDir = dir
+	cfg.Telemetry.Source = "sim"
+	cfg.ML.Enabled = false
+	cfg.GRPC.Address, cfg.HTTP.Address = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	second, err := New(cfg, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = second.Run(ctxT(t))
+	if !errors.Is(err, ErrDataDirInUse) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Fatalf("second agent on %s: %v; want ErrDataDirInUse naming pid %d", dir, err, os.Getpid())
+	}
+	if _, err := first.api.GetInfo(ctxT(t), &gamesav1.GetInfoRequest{}); err != nil {
+		t.Fatalf("first agent after the second was refused: %v", err)
+	}
+	first.stop(t)
+	startNode(t, func(c *Config) { c.DataDir = dir }) // free again
+}
