@@ -5,21 +5,15 @@ package sim
 // See /work/shared/data/README.md for the data.
 
 import (
-	"bytes"
-	"compress/gzip"
-	"encoding/csv"
-	"errors"
-	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
+
+	"github.com/krystalstack/gamesa/telemetry/ohm"
 )
 
 // thermalDataDir is the shared data folder, relative to this package.
@@ -49,97 +43,11 @@ const (
 	smoothWindow = 31
 )
 
-// ohmLog is what the fit needs from one OpenHardwareMonitor log.
-type ohmLog struct {
-	// hasNVIDIA reports /nvidiagpu/ columns. The GL553VD has a GTX 1050;
-	// a log without them comes from another machine.
-	hasNVIDIA bool
-	rows      []ohmRow
-	skipped   int // rows without a usable time, power or temperature
-}
-
 // ohmRow is one second of the log.
 type ohmRow struct {
 	t     time.Time
 	watts float64 // CPU package power
 	tempC float64 // CPU package temperature
-}
-
-// readOHM parses an OpenHardwareMonitor CSV log: latin-1 text, line 1 the
-// sensor ids, line 2 their names, then one row per second with the time
-// (MM/DD/YYYY HH:MM:SS) in column 0.
-func readOHM(r io.Reader) (ohmLog, error) {
-	raw, err := io.ReadAll(r)
-	if err != nil {
-		return ohmLog{}, fmt.Errorf("read log: %w", err)
-	}
-	// Latin-1 maps each byte to the code point of the same value.
-	var b strings.Builder
-	b.Grow(len(raw))
-	for _, c := range raw {
-		if c < utf8.RuneSelf {
-			b.WriteByte(c)
-		} else {
-			b.WriteRune(rune(c))
-		}
-	}
-	cr := csv.NewReader(strings.NewReader(b.String()))
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = false
-	ids, err := cr.Read()
-	if err != nil {
-		return ohmLog{}, fmt.Errorf("log header line 1 (sensor ids): %w", err)
-	}
-	names, err := cr.Read()
-	if err != nil {
-		return ohmLog{}, fmt.Errorf("log header line 2 (sensor names): %w", err)
-	}
-	var log ohmLog
-	tempCol, powerCol := -1, -1
-	for i, id := range ids {
-		if strings.HasPrefix(id, "/nvidiagpu/") {
-			log.hasNVIDIA = true
-		}
-		if i >= len(names) || names[i] != "CPU Package" {
-			continue
-		}
-		switch {
-		case strings.HasPrefix(id, "/intelcpu/0/temperature/"):
-			tempCol = i
-		case strings.HasPrefix(id, "/intelcpu/0/power/"):
-			powerCol = i
-		}
-	}
-	if tempCol < 0 || powerCol < 0 {
-		return ohmLog{}, errors.New("log header: no CPU Package temperature and power columns")
-	}
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			break
-		}
-		var perr *csv.ParseError
-		if errors.As(err, &perr) {
-			log.skipped++
-			continue
-		}
-		if err != nil {
-			return ohmLog{}, fmt.Errorf("log line %d: %w", len(log.rows)+log.skipped+3, err)
-		}
-		if len(rec) <= max(tempCol, powerCol) {
-			log.skipped++
-			continue
-		}
-		t, err1 := time.Parse("01/02/2006 15:04:05", rec[0])
-		w, err2 := strconv.ParseFloat(rec[powerCol], 64)
-		c, err3 := strconv.ParseFloat(rec[tempCol], 64)
-		if err1 != nil || err2 != nil || err3 != nil || !isFinite(w) || !isFinite(c) {
-			log.skipped++
-			continue
-		}
-		log.rows = append(log.rows, ohmRow{t: t, watts: w, tempC: c})
-	}
-	return log, nil
 }
 
 func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
@@ -324,49 +232,37 @@ func replayDefaults(s segment) []float64 {
 	return out
 }
 
-// loadThermalDays reads every log of the data folder by file name, or
-// skips the test when the folder is absent.
+// loadThermalDays reads every log of the data folder by file name (through
+// telemetry/ohm, the project's reader), or skips the test when the folder
+// is absent. ohm leaves out gl553vd-2020-04-02: a desktop board's sensors
+// (nct6791d), an AMD GPU and a 70 W package, not the GL553VD.
 func loadThermalDays(t *testing.T) map[string][]segment {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(thermalDataDir, "*.csv.gz"))
-	if err != nil {
-		t.Fatalf("glob %s: %v", thermalDataDir, err)
-	}
-	if len(files) == 0 {
+	if _, err := os.Stat(thermalDataDir); err != nil {
 		t.Skipf("no thermal logs in %s (the shared data folder is absent); the fit needs them", thermalDataDir)
 	}
+	logs, excluded, err := ohm.ReadDir(thermalDataDir, ohm.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("left out as another machine: %v", excluded)
 	days := map[string][]segment{}
-	for _, f := range files {
-		log := readGzipOHM(t, f)
-		name := filepath.Base(f)
-		if !log.hasNVIDIA {
-			// gl553vd-2020-04-02 has a desktop board's sensors (nct6791d),
-			// an AMD GPU and a 70 W package: not the GL553VD.
-			t.Logf("%s: no NVIDIA GPU sensors, not the GL553VD; left out", name)
-			continue
+	for _, l := range logs {
+		var rows []ohmRow
+		skipped := 0
+		for _, seg := range l.Segments {
+			for i := range seg.Time {
+				if !isFinite(seg.PackageW[i]) || !isFinite(seg.PackageC[i]) {
+					skipped++
+					continue
+				}
+				rows = append(rows, ohmRow{t: seg.Time[i], watts: seg.PackageW[i], tempC: seg.PackageC[i]})
+			}
 		}
-		days[name] = segments(log.rows)
-		t.Logf("%s: %d rows, %d segments, %d rows skipped", name, len(log.rows), len(days[name]), log.skipped)
+		days[l.Name] = segments(rows)
+		t.Logf("%s: %d rows, %d segments, %d rows skipped", l.Name, len(rows), len(days[l.Name]), skipped+l.Skipped)
 	}
 	return days
-}
-
-func readGzipOHM(t *testing.T, path string) ohmLog {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	log, err := readOHM(gz)
-	if err != nil {
-		t.Fatalf("readOHM(%s): %v", path, err)
-	}
-	return log
 }
 
 // TestThermalFit fits the RC model to the laptop's logs, reports the fit
@@ -452,34 +348,6 @@ func TestThermalFit(t *testing.T) {
 	}
 }
 
-// TestReadOHM checks the parser on a small log in the archive's format.
-func TestReadOHM(t *testing.T) {
-	in := ",/intelcpu/0/load/0,/intelcpu/0/temperature/4,/intelcpu/0/power/0,/nvidiagpu/0/load/0\n" +
-		"Time,\"CPU Total\",\"CPU Package\",\"CPU Package\",\"GPU Core\"\n" +
-		"04/28/2020 16:00:58,8.5,39,2.5,0\n" +
-		"04/28/2020 16:00:59,7.0,40,3.25,0\n" +
-		"bad time,1,2,3,4\n" +
-		"04/28/2020 16:01:00,7.0\n" +
-		"04/28/2020 16:01:01,7.0,41,x,0\n" +
-		"04/28/2020 16:01:02,7.0,42,4,0\n"
-	log, err := readOHM(strings.NewReader(in))
-	if err != nil {
-		t.Fatalf("readOHM: %v", err)
-	}
-	want := []ohmRow{
-		{t: time.Date(2020, 4, 28, 16, 0, 58, 0, time.UTC), watts: 2.5, tempC: 39},
-		{t: time.Date(2020, 4, 28, 16, 0, 59, 0, time.UTC), watts: 3.25, tempC: 40},
-		{t: time.Date(2020, 4, 28, 16, 1, 2, 0, time.UTC), watts: 4, tempC: 42},
-	}
-	if !slices.Equal(log.rows, want) || log.skipped != 3 || !log.hasNVIDIA {
-		t.Errorf("readOHM = %+v (skipped %d, nvidia %v); want %+v (skipped 3, nvidia true)", log.rows, log.skipped, log.hasNVIDIA, want)
-	}
-
-	if _, err := readOHM(strings.NewReader("a,b\nc,d\n")); err == nil {
-		t.Errorf("readOHM(log without CPU Package columns) = nil error; want an error")
-	}
-}
-
 // TestSegments checks the split at logger gaps.
 func TestSegments(t *testing.T) {
 	start := time.Date(2020, 4, 28, 0, 0, 0, 0, time.UTC)
@@ -526,31 +394,4 @@ func TestFitRCRecoversKnownModel(t *testing.T) {
 	if math.Abs(got.r-want.r) > 0.01*want.r || math.Abs(got.tau()-want.tau()) > 0.01*want.tau() || math.Abs(got.ambient-want.ambient) > 0.1 {
 		t.Errorf("fitRC = %+v; want %+v", got, want)
 	}
-}
-
-// FuzzReadOHM feeds the log parser arbitrary input: it must never panic,
-// and what it accepts must be finite.
-func FuzzReadOHM(f *testing.F) {
-	f.Add([]byte(",/intelcpu/0/temperature/4,/intelcpu/0/power/0\nTime,CPU Package,CPU Package\n04/28/2020 16:00:58,39,2.5\n"))
-	f.Add([]byte(",/intelcpu/0/temperature/4,/intelcpu/0/power/0\nTime,CPU Package,CPU Package\n04/28/2020 16:00:58,NaN,\"2\n"))
-	f.Add([]byte("\xb0C,\xff\n\"\n"))
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, in []byte) {
-		log, err := readOHM(bytes.NewReader(in))
-		if err != nil {
-			return
-		}
-		for _, r := range log.rows {
-			if !isFinite(r.watts) || !isFinite(r.tempC) {
-				t.Fatalf("readOHM accepted a non-finite row %+v", r)
-			}
-		}
-		for _, s := range segments(log.rows) {
-			for k := 1; k < len(s.t); k++ {
-				if !(s.t[k] > s.t[k-1]) {
-					t.Fatalf("segments: times not increasing: %v then %v", s.t[k-1], s.t[k])
-				}
-			}
-		}
-	})
 }
