@@ -178,6 +178,7 @@ func newThermalEvalCmd() *cobra.Command {
 	var (
 		data      []string
 		modelPath string
+		forget    float64
 	)
 	cmd := &cobra.Command{
 		Use:   "eval",
@@ -191,11 +192,16 @@ autoregressive baseline, on the raw target and on a 5-sample smoothed one.`,
 			if len(data) == 0 || modelPath == "" {
 				return usageError{fmt.Errorf("--data and --model are required")}
 			}
+			if forget != 0 && (forget < 0.9 || forget >= 1) {
+				return usageError{fmt.Errorf("--adapt must be 0 (off) or in [0.9, 1); got %v", forget)}
+			}
 			b, err := os.ReadFile(modelPath)
 			if err != nil {
 				return err
 			}
-			m, err := thermal.Load(b, thermal.DefaultConfig())
+			tc := thermal.DefaultConfig()
+			tc.Forget = forget
+			m, err := thermal.Load(b, tc)
 			if err != nil {
 				return err
 			}
@@ -209,6 +215,7 @@ autoregressive baseline, on the raw target and on a 5-sample smoothed one.`,
 	}
 	cmd.Flags().StringSliceVar(&data, "data", nil, "OHM CSV logs (.csv or .csv.gz) or directories of them")
 	cmd.Flags().StringVar(&modelPath, "model", "", "model file from 'gamesa ml thermal train'")
+	cmd.Flags().Float64Var(&forget, "adapt", 0, "also score the model adapting its linear part online (RLS) with this forgetting factor, e.g. 0.9999 (0 = off)")
 	return cmd
 }
 

@@ -27,6 +27,10 @@
 //     series (days of logs) and Evaluate(m, series) scores it on others
 //     against persistence and the linear baseline, on the raw temperature
 //     and on its centred 5-observation mean; Report.String prints the table.
+//  6. With Config.Forget set (off by default), each observation also
+//     updates the linear part by recursive least squares once it realises
+//     an earlier forecast's target; the LSTM is unchanged. The adapted
+//     weights are not saved: a loaded model starts from the offline fit.
 //     Horizons count observations, nominally seconds (real loggers jitter
 //     by ±1 s).
 //

@@ -21,10 +21,13 @@ type Errors struct {
 	MAE, RMSE [NumHorizons]float64
 }
 
-// Table is the errors of the LSTM and of the two baselines against one
-// kind of target.
+// Table is the errors of the model and of the baselines against one kind
+// of target. LSTM and Linear are the model and its linear part as fitted
+// offline (adaptation off); Adaptive and LinearAdaptive the same two with
+// the linear part adapting online (Config.Forget), zero when it is off.
 type Table struct {
 	LSTM, Persistence, Linear Errors
+	Adaptive, LinearAdaptive  Errors
 }
 
 // Report is an evaluation: the errors against the raw package temperature
@@ -38,7 +41,10 @@ type Report struct {
 	Invalid int
 	// LinearFitted is false for a model trained online only: its linear
 	// baseline is unset and Raw.Linear / Smoothed.Linear mean nothing.
-	LinearFitted  bool
+	LinearFitted bool
+	// Forget is the adaptation's forgetting factor; 0: off, and the
+	// tables' Adaptive and LinearAdaptive mean nothing.
+	Forget        float64
 	Raw, Smoothed Table
 }
 
@@ -48,6 +54,9 @@ func (r Report) String() string {
 	fmt.Fprintf(&b, "thermal forecast: %d points", r.Points)
 	if r.Invalid > 0 {
 		fmt.Fprintf(&b, " (%d invalid observations dropped)", r.Invalid)
+	}
+	if r.Forget != 0 {
+		fmt.Fprintf(&b, "; -rls: linear part adapting online, λ = %g", r.Forget)
 	}
 	b.WriteString("; MAE / RMSE in °C\n")
 	fmt.Fprintf(&b, "%-9s %-12s", "target", "method")
@@ -62,8 +71,12 @@ func (r Report) String() string {
 		for _, m := range []struct {
 			name string
 			e    *Errors
-		}{{"lstm", &t.tab.LSTM}, {"persistence", &t.tab.Persistence}, {"linear-ar", &t.tab.Linear}} {
+		}{{"lstm", &t.tab.LSTM}, {"persistence", &t.tab.Persistence}, {"linear-ar", &t.tab.Linear},
+			{"lstm-rls", &t.tab.Adaptive}, {"linear-rls", &t.tab.LinearAdaptive}} {
 			if m.e == &t.tab.Linear && !r.LinearFitted {
+				continue
+			}
+			if (m.e == &t.tab.Adaptive || m.e == &t.tab.LinearAdaptive) && r.Forget == 0 {
 				continue
 			}
 			fmt.Fprintf(&b, "%-9s %-12s", t.name, m.name)
@@ -102,23 +115,37 @@ type step struct {
 	scored bool // warm and forecast available
 	lstm   [NumHorizons]float32
 	linear [NumHorizons]float64
+	// With the linear part adapting.
+	adaptive [NumHorizons]float32
+	linAdapt [NumHorizons]float64
 }
 
 // Evaluate scores m on series, running a copy of it (m is left as it is)
 // through each series from a reset stream, against persistence and the
 // model's linear baseline. Horizons count observations, nominally seconds.
 // A model without normalisers scores no points.
+//
+// With Config.Forget set it also scores the model and its linear part
+// adapting online, prequentially: each forecast is recorded before the
+// observations it is scored on reach the model. Each series starts from
+// the offline fit, so the result does not depend on the series' order.
 func Evaluate(m *Model, series []Series) Report {
 	r := Report{LinearFitted: m.linOK}
 	if m.in == nil {
 		return r
 	}
 	c := m.clone()
-	var acc [2][3]errAcc // target kind × method
+	if c.adapt.on {
+		r.Forget = c.adapt.lambda
+	}
+	var acc [2][5]errAcc // target kind × method
 	x := make([]float64, linInputs)
 	var steps []step
 	for _, s := range series {
 		c.resetStream()
+		if c.adapt.on {
+			c.resetAdapt()
+		}
 		steps = steps[:0]
 		for _, p := range s.Points {
 			if err := c.ObservePoint(p); err != nil {
@@ -130,12 +157,14 @@ func Evaluate(m *Model, series []Series) Report {
 			if c.st.n > evalWarm {
 				f, ok := c.Forecast()
 				st.scored = ok
-				st.lstm = f
 				c.linInput(x, func(k int) []float32 { return c.st.lag(k)[:] })
 				lin := c.linPredict(x)
+				st.lstm = c.forecast(&lin)
 				for h := range lin {
 					st.linear[h] = p.PackageC + lin[h]
+					st.linAdapt[h] = p.PackageC + c.linY[h]
 				}
+				st.adaptive = f
 			}
 			steps = append(steps, st)
 		}
@@ -156,6 +185,8 @@ func Evaluate(m *Model, series []Series) Report {
 					acc[t][0].add(h, float64(st.lstm[h])-truth)
 					acc[t][1].add(h, st.temp-truth)
 					acc[t][2].add(h, st.linear[h]-truth)
+					acc[t][3].add(h, float64(st.adaptive[h])-truth)
+					acc[t][4].add(h, st.linAdapt[h]-truth)
 				}
 			}
 		}
@@ -164,6 +195,10 @@ func Evaluate(m *Model, series []Series) Report {
 		tab.LSTM = acc[t][0].errors(r.Points)
 		tab.Persistence = acc[t][1].errors(r.Points)
 		tab.Linear = acc[t][2].errors(r.Points)
+		if r.Forget != 0 {
+			tab.Adaptive = acc[t][3].errors(r.Points)
+			tab.LinearAdaptive = acc[t][4].errors(r.Points)
+		}
 	}
 	return r
 }

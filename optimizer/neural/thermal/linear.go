@@ -81,6 +81,10 @@ func (m *Model) fitLinear(d *dataset) error {
 		}
 		a[r*n+r] += linRidge * float64(rows)
 	}
+	// The second moment sets the adaptation's covariance (initAdapt).
+	for i, v := range a {
+		m.gram.W[i] = float32(v / float64(rows))
+	}
 	if err := cholesky(a, n); err != nil {
 		return fmt.Errorf("thermal: linear baseline: %w", err)
 	}

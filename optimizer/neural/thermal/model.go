@@ -28,7 +28,9 @@ type Model struct {
 	rnn     *lstm.LSTM
 	head    *neural.Dense
 	lin     *neural.Param // linear baseline [NumHorizons, linInputs]; not trained by Adam
+	gram    *neural.Param // its inputs' regularised second moment [linInputs, linInputs]
 	linOK   bool
+	adapt   adapter            // the online adaptation of lin (Config.Forget)
 	in, out *neural.Normalizer // nil until fitted or loaded
 	opt     *neural.Adam
 	rng     *rand.Rand
@@ -40,7 +42,7 @@ type Model struct {
 	xn    [numFeatures]float32
 	y     [NumHorizons]float32 // the head's output, normalised
 	linX  [linInputs]float64
-	linY  [NumHorizons]float64 // the linear baseline's forecast change, °C
+	linY  [NumHorizons]float64 // the linear part's forecast change (adapted when on), °C
 	seg   uint32               // segment id of the replay rows
 	train trainer
 	data  dataset // the replay buffer
@@ -62,6 +64,7 @@ func New(cfg Config, seed uint64) (*Model, error) {
 		rnn:  rnn,
 		head: neural.NewDense("head", cfg.Hidden, NumHorizons, neural.Linear, init),
 		lin:  neural.NewParam("linear", NumHorizons, linInputs),
+		gram: neural.NewParam("linear_gram", linInputs, linInputs),
 		rng:  init.Rand(),
 		data: dataset{capacity: cfg.ReplayCapacity},
 	}
@@ -73,7 +76,7 @@ func New(cfg Config, seed uint64) (*Model, error) {
 // params are the tensors of the model file, in order; the first four are
 // the ones Adam trains.
 func (m *Model) params() []*neural.Param {
-	return []*neural.Param{m.rnn.W, m.rnn.B, m.head.W, m.head.B, m.lin}
+	return []*neural.Param{m.rnn.W, m.rnn.B, m.head.W, m.head.B, m.lin, m.gram}
 }
 
 func (m *Model) trainable() []*neural.Param { return m.params()[:4] }
@@ -107,8 +110,18 @@ func (m *Model) ObservePoint(p Point) error {
 	m.normInput(m.xn[:], row[:])
 	h := m.rnn.Step(m.xn[:])
 	m.head.Forward(m.y[:], h)
+	// Prequential: the realised temperature updates the forecasts made
+	// before it, then the current forecast uses the updated weights.
+	if m.adapt.on {
+		m.adapt.learn(&m.st)
+	}
 	m.linInput(m.linX[:], func(k int) []float32 { return m.st.lag(k)[:] })
-	m.linY = m.linPredict(m.linX[:])
+	if m.adapt.on {
+		m.adapt.add(m.linX[:])
+		m.linY = m.adapt.predict(m.linX[:])
+	} else {
+		m.linY = m.linPredict(m.linX[:])
+	}
 	m.steps++
 	return nil
 }
@@ -118,6 +131,9 @@ func (m *Model) resetStream() {
 	m.rnn.Reset()
 	m.steps = 0
 	m.seg++
+	// The adapted weights and covariance outlive a gap (a suspend does not
+	// change the machine); only the pending targets are dropped.
+	m.adapt.n = 0
 }
 
 // Forecast returns the package temperature in °C expected Horizons[i]
@@ -128,11 +144,16 @@ func (m *Model) Forecast() (f [NumHorizons]float32, ok bool) {
 	if m.in == nil || m.steps < m.cfg.Warmup {
 		return f, false
 	}
+	return m.forecast(&m.linY), true
+}
+
+// forecast adds the LSTM's residual to the linear part's forecast lin.
+func (m *Model) forecast(lin *[NumHorizons]float64) (f [NumHorizons]float32) {
 	now := m.st.lag(0)[fTemp]
 	for i, v := range m.y {
-		f[i] = now + float32(m.linY[i]) + v*m.out.Std[i] + m.out.Mean[i]
+		f[i] = now + float32(lin[i]) + v*m.out.Std[i] + m.out.Mean[i]
 	}
-	return f, true
+	return f
 }
 
 // TrainingSamples is the number of training windows the model has learnt
@@ -155,6 +176,7 @@ func (m *Model) Train(steps int) (float32, error) {
 		if err := m.fit(&m.data); err != nil {
 			return 0, err
 		}
+
 	}
 	return m.trainSteps(&m.data, steps, m.rng)
 }
@@ -175,8 +197,12 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	return data, nil
 }
 
+// fileFormat is the last element of the arch: 2 added the linear part's
+// second moment (for adaptation), so a version-1 file is refused.
+const fileFormat = 2
+
 func (m *Model) arch() []int32 {
-	return []int32{numFeatures, int32(m.cfg.Hidden), NumHorizons, int32(linInputs)}
+	return []int32{numFeatures, int32(m.cfg.Hidden), NumHorizons, int32(linInputs), fileFormat}
 }
 
 // Load decodes a model file for cfg (whose Hidden must match the file's).
@@ -205,11 +231,15 @@ func Load(data []byte, cfg Config) (*Model, error) {
 	m.in, m.out = in, out
 	m.samples = dm.TrainingSamples
 	m.linOK = dm.Metrics[metricLinear] == 1
+	if err := m.initAdapt(); err != nil {
+		return nil, fmt.Errorf("%w: %w", neural.ErrCorruptModel, err)
+	}
 	return m, nil
 }
 
-// clone returns a model with m's weights and normalisers and a fresh
-// stream and replay buffer, so that evaluation leaves m untouched.
+// clone returns a model with m's weights and normalisers, a fresh
+// stream and replay buffer and the adapter at the offline fit, so that
+// evaluation leaves m untouched.
 func (m *Model) clone() *Model {
 	c, err := New(m.cfg, 1)
 	if err != nil {
@@ -220,6 +250,10 @@ func (m *Model) clone() *Model {
 		copy(c.params()[i].W, p.W)
 	}
 	c.in, c.out, c.linOK, c.samples = m.in, m.out, m.linOK, m.samples
+	if err := c.initAdapt(); err != nil {
+		// m's own adapter started from the same second moment.
+		panic(errors.Join(errors.New("thermal: clone"), err))
+	}
 	return c
 }
 

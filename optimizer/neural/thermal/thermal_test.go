@@ -311,6 +311,9 @@ func TestConfigValidate(t *testing.T) {
 		{"negative noise", func(c *Config) { c.InputNoise = -0.1 }},
 		{"NaN noise", func(c *Config) { c.InputNoise = float32(math.NaN()) }},
 		{"negative smoothing", func(c *Config) { c.TargetSmooth = -1 }},
+		{"Forget 1", func(c *Config) { c.Forget = 1 }},
+		{"Forget too low", func(c *Config) { c.Forget = 0.5 }},
+		{"NaN Forget", func(c *Config) { c.Forget = math.NaN() }},
 		{"MinRows below a smoothed window", func(c *Config) { c.TargetSmooth = 10; c.MinRows = c.Window + MaxHorizon + 5 }},
 	} {
 		c := DefaultConfig()
@@ -373,9 +376,20 @@ func FuzzLoad(f *testing.F) {
 }
 
 // BenchmarkObserveForecast is the per-tick path on the node: one Sample
-// in, one forecast out.
+// in, one forecast out, with the linear part static and adapting.
 func BenchmarkObserveForecast(b *testing.B) {
-	m, _, err := Train([]Series{synthetic(3000, 1)}, smallConfig())
+	for _, bc := range []struct {
+		name   string
+		forget float64
+	}{{"static", 0}, {"adaptive", 0.9999}} {
+		b.Run(bc.name, func(b *testing.B) { benchObserveForecast(b, bc.forget) })
+	}
+}
+
+func benchObserveForecast(b *testing.B, forget float64) {
+	cfg := smallConfig()
+	cfg.Forget = forget
+	m, _, err := Train([]Series{synthetic(3000, 1)}, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

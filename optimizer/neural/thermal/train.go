@@ -66,8 +66,10 @@ type trainer struct {
 }
 
 // fit prepares a model for training on d: the input normaliser, the
-// linear baseline, and the output normaliser of what the LSTM learns — the
-// residual of the temperature change over the baseline's forecast.
+// linear baseline, the output normaliser of what the LSTM learns — the
+// residual of the temperature change over the baseline's forecast — and
+// the linear part's adaptation. The LSTM learns the residual over the
+// offline fit, which adaptation then corrects for drift.
 func (m *Model) fit(d *dataset) error {
 	rows := make([][]float32, 0, d.n())
 	for i := range d.n() {
@@ -94,6 +96,10 @@ func (m *Model) fit(d *dataset) error {
 		return fmt.Errorf("thermal: targets: %w", err)
 	}
 	m.out = out
+	if err := m.initAdapt(); err != nil {
+		m.in, m.out, m.linOK = nil, nil, false
+		return err
+	}
 	return nil
 }
 
