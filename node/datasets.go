@@ -105,26 +105,13 @@ func SimStream(ctx context.Context, seed uint64, cycle time.Duration, phases ...
 // laptop: the same RC constants and fan curve.
 func SimThermal() anomaly.Thermal {
 	cfg := sim.DefaultConfig()
-	curve := cfg.FanCurve
 	return anomaly.Thermal{
 		AmbientC:                  cfg.AmbientC,
 		ResistanceCPerW:           cfg.ThermalResistanceCPerW,
 		FanStoppedResistanceCPerW: cfg.FanStoppedResistanceCPerW,
 		CapacitanceJPerC:          cfg.ThermalCapacitanceJPerC,
 		CoreWatts:                 (cfg.TDPWatts - cfg.IdleWatts) / float64(cfg.Cores),
-		FanRPM: func(t float64) float64 {
-			if t <= curve[0].TempC {
-				return curve[0].DutyPercent / 100 * cfg.FanMaxRPM
-			}
-			for i := 1; i < len(curve); i++ {
-				if t <= curve[i].TempC {
-					a, b := curve[i-1], curve[i]
-					d := a.DutyPercent + (b.DutyPercent-a.DutyPercent)*(t-a.TempC)/(b.TempC-a.TempC)
-					return d / 100 * cfg.FanMaxRPM
-				}
-			}
-			return curve[len(curve)-1].DutyPercent / 100 * cfg.FanMaxRPM
-		},
+		FanRPM:                    cfg.FanRPM,
 	}
 }
 

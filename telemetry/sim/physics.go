@@ -38,6 +38,14 @@ func fanDuty(curve []FanPoint, t float64) float64 {
 	return curve[len(curve)-1].DutyPercent / 100
 }
 
+// FanRPM is the fan speed the machine runs at a package temperature: the
+// fan curve, interpolated, times FanMaxRPM. Code that models this machine
+// from outside (the anomaly detector's fault injectors) uses it rather
+// than a copy of the curve.
+func (c Config) FanRPM(tempC float64) float64 {
+	return fanDuty(c.FanCurve, tempC) * c.FanMaxRPM
+}
+
 // resistance is the package's effective thermal resistance at fan duty
 // 0..1: the fan adds conductance on top of what the heatsink sheds with the
 // fan stopped.

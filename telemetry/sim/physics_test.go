@@ -160,3 +160,19 @@ func TestSpacingInvariance(t *testing.T) {
 		t.Errorf("package after 200 s sampled every 1 s, 10 s, 100 s: %v, %v, %v °C; want equal", every1, every10, every100)
 	}
 }
+
+func TestFanRPMFollowsTheCurve(t *testing.T) {
+	c := DefaultConfig()
+	first, last := c.FanCurve[0], c.FanCurve[len(c.FanCurve)-1]
+	a, b := c.FanCurve[0], c.FanCurve[1]
+	mid := (a.TempC + b.TempC) / 2
+	for _, tc := range []struct{ temp, want float64 }{
+		{first.TempC - 20, first.DutyPercent / 100 * c.FanMaxRPM},
+		{mid, (a.DutyPercent + b.DutyPercent) / 200 * c.FanMaxRPM},
+		{last.TempC + 20, last.DutyPercent / 100 * c.FanMaxRPM},
+	} {
+		if got := c.FanRPM(tc.temp); math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("FanRPM(%v) = %v; want %v", tc.temp, got, tc.want)
+		}
+	}
+}
