@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -161,13 +160,13 @@ func writeCollectors(w io.Writer, cs []*gamesav1.CollectorStatus) {
 	}
 }
 
-// writeProcesses prints the top processes as a table.
+// writeProcesses prints the top processes as a table, in the order the
+// sample lists them (busiest first).
 func writeProcesses(w io.Writer, ps []*gamesav1.Process, limit int) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "PID\tUSER\tCPU%\tRSS\tTHR\tS\tNI\t COMMAND")
-	sorted := append([]*gamesav1.Process(nil), ps...)
-	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].GetCpuPercent() > sorted[j].GetCpuPercent() })
-	for i, p := range sorted {
+	for i, p := range ps { // the node sends them busiest first
+
 		if limit > 0 && i >= limit {
 			break
 		}
