@@ -595,6 +595,13 @@ func TestThermalForecastFromSavedModel(t *testing.T) {
 		}
 		series.Points = append(series.Points, p)
 	}
+	// The hottest sensor's range over the recording: a forecast outside
+	// it (with a margin) is not one this machine can produce.
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, s := range samples {
+		c := Summarize(s).GetMaxTemperatureCelsius()
+		lo, hi = min(lo, c), max(hi, c)
+	}
 	tc := thermal.DefaultConfig()
 	tc.TrainSteps = 50 // plausibility, not accuracy: thermal's own tests measure that
 	m, _, err := thermal.Train([]thermal.Series{series}, tc)
@@ -621,11 +628,16 @@ func TestThermalForecastFromSavedModel(t *testing.T) {
 		s := tn.latest.Load()
 		if f := s.GetInsights().GetThermalForecast(); len(f) == len(thermal.Horizons) {
 			now := Summarize(s).GetMaxTemperatureCelsius()
+			const margin = 5
 			for _, fc := range f {
-				if math.Abs(fc.GetCelsius()-now) > 25 {
-					t.Errorf("forecast %.1f°C in %ds from %.1f°C now: implausible", fc.GetCelsius(), fc.GetHorizonSeconds(), now)
+				// A render load from a cold start heats fast, so the step
+				// from now may be large; the level must stay in the range
+				// the machine was recorded in.
+				if c := fc.GetCelsius(); c < lo-margin || c > hi+margin {
+					t.Errorf("forecast %.1f°C in %ds from %.1f°C now: outside the recorded %.1f..%.1f°C", c, fc.GetHorizonSeconds(), now, lo, hi)
 				}
 			}
+			t.Logf("now %.1f°C, recorded %.1f..%.1f°C, forecast %v", now, lo, hi, f)
 			return
 		}
 		if time.Now().After(deadline) {
