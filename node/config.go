@@ -51,6 +51,9 @@ type Config struct {
 	Sim       SimConfig       `yaml:"sim"`
 	History   HistoryConfig   `yaml:"history"`
 	ML        MLConfig        `yaml:"ml"`
+	Cluster   ClusterConfig   `yaml:"cluster"`
+	TLS       TLSConfig       `yaml:"tls"`
+	Auth      AuthConfig      `yaml:"auth"`
 	Log       LogConfig       `yaml:"log"`
 
 	// Logger receives the node's logs; nil means slog.Default(). Not part of
@@ -127,6 +130,60 @@ type MLConfig struct {
 	Seed uint64 `yaml:"seed"`
 }
 
+// ClusterConfig places the node in a cluster: gossip with every member,
+// Raft among the servers.
+type ClusterConfig struct {
+	// Role is "server" (a Raft voter) or "client" (gossip and forwarding only).
+	Role string `yaml:"role"`
+	// BootstrapExpect is how many servers the cluster starts with (1, 3 or
+	// 5): servers wait until gossip shows that many, then bootstrap Raft once.
+	BootstrapExpect int `yaml:"bootstrap_expect"`
+	// Join lists gossip addresses (host:port) of members to join at start.
+	Join []string `yaml:"join"`
+	// GossipAddress is where memberlist listens (TCP and UDP).
+	GossipAddress string `yaml:"gossip_address"`
+	// RaftAddress is where a server's Raft transport listens.
+	RaftAddress string `yaml:"raft_address"`
+	// EncryptKeyFile holds the gossip AES key (base64, from gamesa keygen).
+	EncryptKeyFile string `yaml:"encrypt_key_file"`
+	// StaleAfter marks a member's digest stale when it is this old.
+	StaleAfter time.Duration `yaml:"stale_after"`
+	// Raft timings: LAN defaults (heartbeat = election = 500ms, lease 250ms).
+	HeartbeatTimeout   time.Duration `yaml:"heartbeat_timeout"`
+	ElectionTimeout    time.Duration `yaml:"election_timeout"`
+	LeaderLeaseTimeout time.Duration `yaml:"leader_lease_timeout"`
+	// ReconcileInterval is how often the leader aligns the Raft
+	// configuration with gossip membership (it also reacts to events).
+	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
+	// PromoteAfter is how long a new server must stay alive and caught up
+	// before it becomes a voter.
+	PromoteAfter time.Duration `yaml:"promote_after"`
+	// RemoveFailedAfter is how long a failed server stays in the Raft
+	// configuration before the leader removes it (never below quorum).
+	RemoveFailedAfter time.Duration `yaml:"remove_failed_after"`
+}
+
+// TLSConfig is the node's certificate from the cluster CA (gamesa tls).
+// When set, gRPC and the Raft transport use mutual TLS.
+type TLSConfig struct {
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Enabled reports whether TLS is configured.
+func (t TLSConfig) Enabled() bool { return t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" }
+
+// AuthConfig guards the gRPC API with bearer tokens.
+type AuthConfig struct {
+	// TokensFile lists the tokens this node accepts, each with a scope
+	// (read or admin); empty means no tokens are required.
+	TokensFile string `yaml:"tokens_file"`
+	// TokenFile holds the token this node presents when it forwards a write
+	// to the leader (an admin token); empty forwards the caller's own.
+	TokenFile string `yaml:"token_file"`
+}
+
 // LogConfig shapes the agent's log.
 type LogConfig struct {
 	// Level is debug, info, warn or error.
@@ -161,7 +218,20 @@ func DefaultConfig() Config {
 			MaxAge:        7 * 24 * time.Hour,
 			MinInterval:   time.Second,
 		},
-		ML:  MLConfig{Enabled: true, TrainStepsPerTick: 1, SaveInterval: 5 * time.Minute, Seed: 1},
+		ML: MLConfig{Enabled: true, TrainStepsPerTick: 1, SaveInterval: 5 * time.Minute, Seed: 1},
+		Cluster: ClusterConfig{
+			Role:               "server",
+			BootstrapExpect:    1,
+			GossipAddress:      "127.0.0.1:7946",
+			RaftAddress:        "127.0.0.1:7947",
+			StaleAfter:         10 * time.Second,
+			HeartbeatTimeout:   500 * time.Millisecond,
+			ElectionTimeout:    500 * time.Millisecond,
+			LeaderLeaseTimeout: 250 * time.Millisecond,
+			ReconcileInterval:  5 * time.Second,
+			PromoteAfter:       10 * time.Second,
+			RemoveFailedAfter:  10 * time.Minute,
+		},
 		Log: LogConfig{Level: "info", Format: "text"},
 	}
 }
@@ -204,16 +274,35 @@ func (c Config) Validate() error {
 	if c.Tick < MinInterval || c.Tick > MaxInterval {
 		add("tick", "must be between %v and %v; got %v", MinInterval, MaxInterval, c.Tick)
 	}
+	secure := c.TLS.Enabled()
 	for _, l := range []struct {
-		key string
-		lc  ListenConfig
-	}{{"grpc.address", c.GRPC}, {"http.address", c.HTTP}} {
-		if err := checkListen(l.lc.Address, c.Insecure); err != nil {
+		key, addr string
+		protected bool // what makes a listener beyond loopback acceptable
+	}{
+		{"grpc.address", c.GRPC.Address, secure},
+		// HTTP (dashboard, /metrics) has no TLS of its own yet: exposing
+		// it stays an explicit choice.
+		{"http.address", c.HTTP.Address, false},
+		{"cluster.gossip_address", c.Cluster.GossipAddress, c.Cluster.EncryptKeyFile != ""},
+		{"cluster.raft_address", c.Cluster.RaftAddress, secure},
+	} {
+		if err := checkListen(l.addr, c.Insecure || l.protected); err != nil {
 			add(l.key, "%v", err)
 		}
 	}
-	if c.GRPC.Address == c.HTTP.Address && !strings.HasSuffix(c.GRPC.Address, ":0") {
-		add("http.address", "must differ from grpc.address (both are %s)", c.GRPC.Address)
+	c.validateCluster(add)
+	seen := map[string]string{}
+	for _, l := range []struct{ key, addr string }{
+		{"grpc.address", c.GRPC.Address}, {"http.address", c.HTTP.Address},
+		{"cluster.gossip_address", c.Cluster.GossipAddress}, {"cluster.raft_address", c.Cluster.RaftAddress},
+	} {
+		if strings.HasSuffix(l.addr, ":0") {
+			continue
+		}
+		if other, dup := seen[l.addr]; dup {
+			add(l.key, "must differ from %s (both are %s)", other, l.addr)
+		}
+		seen[l.addr] = l.key
 	}
 	oneOf("telemetry.source", c.Telemetry.Source, "host", "sim")
 	if c.Telemetry.TopProcesses < 0 || c.Telemetry.TopProcesses > 1000 {
@@ -259,6 +348,59 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// validateCluster checks the cluster, tls and auth sections.
+func (c Config) validateCluster(add func(key, format string, args ...any)) {
+	cl := c.Cluster
+	switch cl.Role {
+	case "server":
+		if cl.BootstrapExpect != 1 && cl.BootstrapExpect != 3 && cl.BootstrapExpect != 5 {
+			add("cluster.bootstrap_expect", "must be 1, 3 or 5 (an odd number of voters keeps a majority after a failure); got %d", cl.BootstrapExpect)
+		}
+	case "client":
+		if len(cl.Join) == 0 && !c.Dev {
+			add("cluster.join", "a client must join at least one member")
+		}
+	default:
+		add("cluster.role", "must be server or client; got %q", cl.Role)
+	}
+	for i, j := range cl.Join {
+		if _, _, err := net.SplitHostPort(j); err != nil {
+			add(fmt.Sprintf("cluster.join[%d]", i), "must be host:port; %v", err)
+		}
+	}
+	if cl.StaleAfter < MinInterval {
+		add("cluster.stale_after", "must be at least %v; got %v", MinInterval, cl.StaleAfter)
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+		min time.Duration
+	}{
+		{"cluster.heartbeat_timeout", cl.HeartbeatTimeout, 5 * time.Millisecond},
+		{"cluster.election_timeout", cl.ElectionTimeout, 5 * time.Millisecond},
+		{"cluster.leader_lease_timeout", cl.LeaderLeaseTimeout, 5 * time.Millisecond},
+		{"cluster.reconcile_interval", cl.ReconcileInterval, 100 * time.Millisecond},
+		{"cluster.promote_after", cl.PromoteAfter, 0},
+		{"cluster.remove_failed_after", cl.RemoveFailedAfter, time.Second},
+	} {
+		if d.v < d.min || d.v > MaxInterval*24 {
+			add(d.key, "must be between %v and %v; got %v", d.min, MaxInterval*24, d.v)
+		}
+	}
+	if cl.LeaderLeaseTimeout > cl.HeartbeatTimeout {
+		add("cluster.leader_lease_timeout", "must not exceed heartbeat_timeout (%v); got %v", cl.HeartbeatTimeout, cl.LeaderLeaseTimeout)
+	}
+	if t := c.TLS; t.Enabled() {
+		for _, f := range []struct{ key, v string }{
+			{"tls.ca_file", t.CAFile}, {"tls.cert_file", t.CertFile}, {"tls.key_file", t.KeyFile},
+		} {
+			if f.v == "" {
+				add(f.key, "must be set: TLS needs the CA, the certificate and its key")
+			}
+		}
+	}
+}
+
 // KeyError is a configuration error about one key.
 type KeyError struct {
 	Key string
@@ -279,9 +421,9 @@ var nodeIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 func validNodeID(id string) bool { return nodeIDRe.MatchString(id) }
 
 // checkListen accepts host:port where the host is an IP address or
-// "localhost"; anything beyond loopback needs TLS, which arrives with the
-// cluster issue, so until then it needs insecure.
-func checkListen(addr string, insecure bool) error {
+// "localhost"; anything beyond loopback must be protected (TLS, or the
+// gossip key) unless the user said insecure.
+func checkListen(addr string, protected bool) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("must be host:port; %v", err)
@@ -298,8 +440,8 @@ func checkListen(addr string, insecure bool) error {
 	if host == "" || err != nil {
 		return fmt.Errorf("host %q must be an IP address or localhost", host)
 	}
-	if !ip.IsLoopback() && !insecure {
-		return fmt.Errorf("%s is beyond loopback: that needs TLS, which this build does not have yet; set insecure: true (--insecure) to allow plaintext", addr)
+	if !ip.IsLoopback() && !protected {
+		return fmt.Errorf("%s is beyond loopback: that needs TLS (tls.*; gossip: cluster.encrypt_key_file), or insecure: true (--insecure) to allow plaintext", addr)
 	}
 	return nil
 }

@@ -74,6 +74,14 @@ func TestParseConfigErrorsNameTheKey(t *testing.T) {
 		{"negative retention", "history:\n  ring_retention: -1s\n", []string{"history.ring_retention"}},
 		{"models need 1 Hz", "tick: 5s\n", []string{"ml.enabled", "at most 1s"}},
 		{"one port for two servers", "grpc:\n  address: 127.0.0.1:7070\nhttp:\n  address: 127.0.0.1:7070\n", []string{"http.address (line 4)", "differ"}},
+		{"bad role", "cluster:\n  role: leader\n", []string{"cluster.role (line 2)", "server or client"}},
+		{"even bootstrap", "cluster:\n  bootstrap_expect: 2\n", []string{"cluster.bootstrap_expect (line 2)", "1, 3 or 5"}},
+		{"bad join", "cluster:\n  join: [nowhere]\n", []string{"cluster.join[0]", "host:port"}},
+		{"gossip beyond loopback without key", "cluster:\n  gossip_address: 0.0.0.0:7946\n", []string{"cluster.gossip_address (line 2)", "encrypt_key_file"}},
+		{"raft beyond loopback without TLS", "cluster:\n  raft_address: 10.0.0.1:7947\n", []string{"cluster.raft_address (line 2)", "TLS"}},
+		{"half a TLS config", "tls:\n  ca_file: ca.pem\n", []string{"tls.cert_file", "tls.key_file"}},
+		{"lease beyond heartbeat", "cluster:\n  leader_lease_timeout: 2s\n", []string{"cluster.leader_lease_timeout (line 2)", "heartbeat_timeout"}},
+		{"raft on the gossip port", "cluster:\n  gossip_address: 127.0.0.1:9000\n  raft_address: 127.0.0.1:9000\n", []string{"cluster.raft_address (line 3)", "cluster.gossip_address"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseConfig([]byte(tc.yaml), DevConfig(), nil)
@@ -143,4 +151,28 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("ParseConfig accepted %q but Validate says %v", data, verr)
 		}
 	})
+}
+
+// TestProtectedListenersBeyondLoopback: TLS opens gRPC and Raft to the
+// network, the gossip key opens gossip; HTTP still needs insecure.
+func TestProtectedListenersBeyondLoopback(t *testing.T) {
+	secured := `
+grpc:
+  address: 0.0.0.0:7070
+cluster:
+  gossip_address: 0.0.0.0:7946
+  raft_address: 0.0.0.0:7947
+  encrypt_key_file: /etc/gamesa/gossip.key
+tls:
+  ca_file: ca.pem
+  cert_file: server.pem
+  key_file: server-key.pem
+`
+	if _, err := ParseConfig([]byte(secured), DevConfig(), nil); err != nil {
+		t.Fatalf("ParseConfig(secured) = %v; want nil", err)
+	}
+	_, err := ParseConfig([]byte(secured+"http:\n  address: 0.0.0.0:8080\n"), DevConfig(), nil)
+	if err == nil || !strings.Contains(err.Error(), "http.address") {
+		t.Fatalf("ParseConfig(secured + public http) = %v; want an error naming http.address", err)
+	}
 }

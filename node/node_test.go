@@ -48,6 +48,8 @@ func startNode(t *testing.T, mutate func(*Config)) *testNode {
 	cfg.DataDir = t.TempDir()
 	cfg.GRPC.Address = "127.0.0.1:0"
 	cfg.HTTP.Address = "127.0.0.1:0"
+	cfg.Cluster.GossipAddress = "127.0.0.1:0"
+	cfg.Cluster.RaftAddress = "127.0.0.1:0"
 	cfg.Telemetry.Source = "sim"
 	cfg.Tick = 100 * time.Millisecond
 	cfg.History.MinInterval = 0

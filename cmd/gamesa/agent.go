@@ -90,6 +90,24 @@ func bindAgentFlags(fs *pflag.FlagSet) *agentFlags {
 	fs.IntVar(&f.ML.TrainStepsPerTick, "ml-train-steps", d.ML.TrainStepsPerTick, "online training steps per model per tick (0 = inference only)")
 	fs.DurationVar(&f.ML.SaveInterval, "ml-save-interval", d.ML.SaveInterval, "how often models are saved to the data directory")
 	fs.Uint64Var(&f.ML.Seed, "ml-seed", d.ML.Seed, "seed of a fresh model's weights")
+	fs.StringVar(&f.Cluster.Role, "role", d.Cluster.Role, "server (Raft voter) or client (gossip and forwarding)")
+	fs.IntVar(&f.Cluster.BootstrapExpect, "bootstrap-expect", d.Cluster.BootstrapExpect, "servers to wait for before the first election: 1, 3 or 5")
+	fs.StringSliceVar(&f.Cluster.Join, "join", nil, "gossip address of a member to join (repeatable)")
+	fs.StringVar(&f.Cluster.GossipAddress, "gossip-addr", d.Cluster.GossipAddress, "gossip (memberlist) listen address")
+	fs.StringVar(&f.Cluster.RaftAddress, "raft-addr", d.Cluster.RaftAddress, "Raft listen address (servers)")
+	fs.StringVar(&f.Cluster.EncryptKeyFile, "encrypt-key-file", "", "file with the gossip encryption key (gamesa keygen)")
+	fs.DurationVar(&f.Cluster.StaleAfter, "stale-after", d.Cluster.StaleAfter, "age after which a member's digest is stale")
+	fs.DurationVar(&f.Cluster.HeartbeatTimeout, "raft-heartbeat-timeout", d.Cluster.HeartbeatTimeout, "Raft heartbeat timeout")
+	fs.DurationVar(&f.Cluster.ElectionTimeout, "raft-election-timeout", d.Cluster.ElectionTimeout, "Raft election timeout")
+	fs.DurationVar(&f.Cluster.LeaderLeaseTimeout, "raft-leader-lease-timeout", d.Cluster.LeaderLeaseTimeout, "Raft leader lease timeout")
+	fs.DurationVar(&f.Cluster.ReconcileInterval, "reconcile-interval", d.Cluster.ReconcileInterval, "how often the leader aligns Raft membership with gossip")
+	fs.DurationVar(&f.Cluster.PromoteAfter, "promote-after", d.Cluster.PromoteAfter, "how long a new server stays caught up before it votes")
+	fs.DurationVar(&f.Cluster.RemoveFailedAfter, "remove-failed-after", d.Cluster.RemoveFailedAfter, "how long a failed server keeps its Raft seat")
+	fs.StringVar(&f.TLS.CAFile, "tls-ca", "", "cluster CA certificate (PEM); enables mutual TLS with --tls-cert and --tls-key")
+	fs.StringVar(&f.TLS.CertFile, "tls-cert", "", "this node's certificate (PEM)")
+	fs.StringVar(&f.TLS.KeyFile, "tls-key", "", "this node's private key (PEM)")
+	fs.StringVar(&f.Auth.TokensFile, "tokens-file", "", "bearer tokens the gRPC API accepts (with read or admin scope)")
+	fs.StringVar(&f.Auth.TokenFile, "token-file", "", "token this node presents when it forwards writes to the leader")
 	fs.StringVar(&f.Log.Level, "log-level", d.Log.Level, "debug, info, warn or error")
 	fs.StringVar(&f.Log.Format, "log-format", d.Log.Format, "text or json")
 	return af
@@ -98,36 +116,54 @@ func bindAgentFlags(fs *pflag.FlagSet) *agentFlags {
 // flagKeys maps each agent flag to the Config field it sets. Keeping this
 // in one table makes "flags override the file" a loop, not a list of ifs.
 var flagKeys = map[string]func(dst *node.Config, f node.Config){
-	"dev":                    func(d *node.Config, f node.Config) { d.Dev = f.Dev },
-	"node-id":                func(d *node.Config, f node.Config) { d.NodeID = f.NodeID },
-	"data-dir":               func(d *node.Config, f node.Config) { d.DataDir = f.DataDir },
-	"mode":                   func(d *node.Config, f node.Config) { d.Mode = f.Mode },
-	"insecure":               func(d *node.Config, f node.Config) { d.Insecure = f.Insecure },
-	"tick":                   func(d *node.Config, f node.Config) { d.Tick = f.Tick },
-	"grpc-addr":              func(d *node.Config, f node.Config) { d.GRPC.Address = f.GRPC.Address },
-	"http-addr":              func(d *node.Config, f node.Config) { d.HTTP.Address = f.HTTP.Address },
-	"pprof":                  func(d *node.Config, f node.Config) { d.HTTP.Pprof = f.HTTP.Pprof },
-	"source":                 func(d *node.Config, f node.Config) { d.Telemetry.Source = f.Telemetry.Source },
-	"top-processes":          func(d *node.Config, f node.Config) { d.Telemetry.TopProcesses = f.Telemetry.TopProcesses },
-	"gpu":                    func(d *node.Config, f node.Config) { d.Telemetry.GPU = f.Telemetry.GPU },
-	"proc-root":              func(d *node.Config, f node.Config) { d.Telemetry.ProcRoot = f.Telemetry.ProcRoot },
-	"sys-root":               func(d *node.Config, f node.Config) { d.Telemetry.SysRoot = f.Telemetry.SysRoot },
-	"dev-root":               func(d *node.Config, f node.Config) { d.Telemetry.DevRoot = f.Telemetry.DevRoot },
-	"etc-root":               func(d *node.Config, f node.Config) { d.Telemetry.EtcRoot = f.Telemetry.EtcRoot },
-	"sim-seed":               func(d *node.Config, f node.Config) { d.Sim.Seed = f.Sim.Seed },
-	"sim-scenario":           func(d *node.Config, f node.Config) { d.Sim.Scenario = f.Sim.Scenario },
-	"history-ring-size":      func(d *node.Config, f node.Config) { d.History.RingSize = f.History.RingSize },
-	"history-ring-retention": func(d *node.Config, f node.Config) { d.History.RingRetention = f.History.RingRetention },
-	"history-disk":           func(d *node.Config, f node.Config) { d.History.Disk = f.History.Disk },
-	"history-max-bytes":      func(d *node.Config, f node.Config) { d.History.MaxBytes = f.History.MaxBytes },
-	"history-max-age":        func(d *node.Config, f node.Config) { d.History.MaxAge = f.History.MaxAge },
-	"history-min-interval":   func(d *node.Config, f node.Config) { d.History.MinInterval = f.History.MinInterval },
-	"ml":                     func(d *node.Config, f node.Config) { d.ML.Enabled = f.ML.Enabled },
-	"ml-train-steps":         func(d *node.Config, f node.Config) { d.ML.TrainStepsPerTick = f.ML.TrainStepsPerTick },
-	"ml-save-interval":       func(d *node.Config, f node.Config) { d.ML.SaveInterval = f.ML.SaveInterval },
-	"ml-seed":                func(d *node.Config, f node.Config) { d.ML.Seed = f.ML.Seed },
-	"log-level":              func(d *node.Config, f node.Config) { d.Log.Level = f.Log.Level },
-	"log-format":             func(d *node.Config, f node.Config) { d.Log.Format = f.Log.Format },
+	"dev":                       func(d *node.Config, f node.Config) { d.Dev = f.Dev },
+	"node-id":                   func(d *node.Config, f node.Config) { d.NodeID = f.NodeID },
+	"data-dir":                  func(d *node.Config, f node.Config) { d.DataDir = f.DataDir },
+	"mode":                      func(d *node.Config, f node.Config) { d.Mode = f.Mode },
+	"insecure":                  func(d *node.Config, f node.Config) { d.Insecure = f.Insecure },
+	"tick":                      func(d *node.Config, f node.Config) { d.Tick = f.Tick },
+	"grpc-addr":                 func(d *node.Config, f node.Config) { d.GRPC.Address = f.GRPC.Address },
+	"http-addr":                 func(d *node.Config, f node.Config) { d.HTTP.Address = f.HTTP.Address },
+	"pprof":                     func(d *node.Config, f node.Config) { d.HTTP.Pprof = f.HTTP.Pprof },
+	"source":                    func(d *node.Config, f node.Config) { d.Telemetry.Source = f.Telemetry.Source },
+	"top-processes":             func(d *node.Config, f node.Config) { d.Telemetry.TopProcesses = f.Telemetry.TopProcesses },
+	"gpu":                       func(d *node.Config, f node.Config) { d.Telemetry.GPU = f.Telemetry.GPU },
+	"proc-root":                 func(d *node.Config, f node.Config) { d.Telemetry.ProcRoot = f.Telemetry.ProcRoot },
+	"sys-root":                  func(d *node.Config, f node.Config) { d.Telemetry.SysRoot = f.Telemetry.SysRoot },
+	"dev-root":                  func(d *node.Config, f node.Config) { d.Telemetry.DevRoot = f.Telemetry.DevRoot },
+	"etc-root":                  func(d *node.Config, f node.Config) { d.Telemetry.EtcRoot = f.Telemetry.EtcRoot },
+	"sim-seed":                  func(d *node.Config, f node.Config) { d.Sim.Seed = f.Sim.Seed },
+	"sim-scenario":              func(d *node.Config, f node.Config) { d.Sim.Scenario = f.Sim.Scenario },
+	"history-ring-size":         func(d *node.Config, f node.Config) { d.History.RingSize = f.History.RingSize },
+	"history-ring-retention":    func(d *node.Config, f node.Config) { d.History.RingRetention = f.History.RingRetention },
+	"history-disk":              func(d *node.Config, f node.Config) { d.History.Disk = f.History.Disk },
+	"history-max-bytes":         func(d *node.Config, f node.Config) { d.History.MaxBytes = f.History.MaxBytes },
+	"history-max-age":           func(d *node.Config, f node.Config) { d.History.MaxAge = f.History.MaxAge },
+	"history-min-interval":      func(d *node.Config, f node.Config) { d.History.MinInterval = f.History.MinInterval },
+	"ml":                        func(d *node.Config, f node.Config) { d.ML.Enabled = f.ML.Enabled },
+	"ml-train-steps":            func(d *node.Config, f node.Config) { d.ML.TrainStepsPerTick = f.ML.TrainStepsPerTick },
+	"ml-save-interval":          func(d *node.Config, f node.Config) { d.ML.SaveInterval = f.ML.SaveInterval },
+	"ml-seed":                   func(d *node.Config, f node.Config) { d.ML.Seed = f.ML.Seed },
+	"role":                      func(d *node.Config, f node.Config) { d.Cluster.Role = f.Cluster.Role },
+	"bootstrap-expect":          func(d *node.Config, f node.Config) { d.Cluster.BootstrapExpect = f.Cluster.BootstrapExpect },
+	"join":                      func(d *node.Config, f node.Config) { d.Cluster.Join = f.Cluster.Join },
+	"gossip-addr":               func(d *node.Config, f node.Config) { d.Cluster.GossipAddress = f.Cluster.GossipAddress },
+	"raft-addr":                 func(d *node.Config, f node.Config) { d.Cluster.RaftAddress = f.Cluster.RaftAddress },
+	"encrypt-key-file":          func(d *node.Config, f node.Config) { d.Cluster.EncryptKeyFile = f.Cluster.EncryptKeyFile },
+	"stale-after":               func(d *node.Config, f node.Config) { d.Cluster.StaleAfter = f.Cluster.StaleAfter },
+	"raft-heartbeat-timeout":    func(d *node.Config, f node.Config) { d.Cluster.HeartbeatTimeout = f.Cluster.HeartbeatTimeout },
+	"raft-election-timeout":     func(d *node.Config, f node.Config) { d.Cluster.ElectionTimeout = f.Cluster.ElectionTimeout },
+	"raft-leader-lease-timeout": func(d *node.Config, f node.Config) { d.Cluster.LeaderLeaseTimeout = f.Cluster.LeaderLeaseTimeout },
+	"reconcile-interval":        func(d *node.Config, f node.Config) { d.Cluster.ReconcileInterval = f.Cluster.ReconcileInterval },
+	"promote-after":             func(d *node.Config, f node.Config) { d.Cluster.PromoteAfter = f.Cluster.PromoteAfter },
+	"remove-failed-after":       func(d *node.Config, f node.Config) { d.Cluster.RemoveFailedAfter = f.Cluster.RemoveFailedAfter },
+	"tls-ca":                    func(d *node.Config, f node.Config) { d.TLS.CAFile = f.TLS.CAFile },
+	"tls-cert":                  func(d *node.Config, f node.Config) { d.TLS.CertFile = f.TLS.CertFile },
+	"tls-key":                   func(d *node.Config, f node.Config) { d.TLS.KeyFile = f.TLS.KeyFile },
+	"tokens-file":               func(d *node.Config, f node.Config) { d.Auth.TokensFile = f.Auth.TokensFile },
+	"token-file":                func(d *node.Config, f node.Config) { d.Auth.TokenFile = f.Auth.TokenFile },
+	"log-level":                 func(d *node.Config, f node.Config) { d.Log.Level = f.Log.Level },
+	"log-format":                func(d *node.Config, f node.Config) { d.Log.Format = f.Log.Format },
 }
 
 // agentConfig layers defaults, the config file and the flags the user set,

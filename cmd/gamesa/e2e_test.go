@@ -88,7 +88,8 @@ func (l *logBuffer) String() string {
 // for its "node ready" log line, which names the addresses.
 func startAgent(t *testing.T, bin string, args ...string) *agent {
 	t.Helper()
-	args = append([]string{"agent", "--dev", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-format", "json"}, args...)
+	args = append([]string{"agent", "--dev", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+		"--gossip-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--log-format", "json"}, args...)
 	cmd := exec.Command(bin, args...)
 	pr, pw := io.Pipe()
 	a := &agent{cmd: cmd, stderr: &logBuffer{}, exited: make(chan error, 1), scanned: make(chan struct{})}
