@@ -1,8 +1,42 @@
-// Package consensus will hold GAMESA's replicated cluster state: a
-// hashicorp/raft node with raft-boltdb/v2 storage, the FSM, its commands and
-// snapshots, membership reconcile and leader forwarding (DESIGN.md, flow 3).
+// Package consensus is GAMESA's replicated cluster state: a hashicorp/raft
+// replica on raft-boltdb/v2 storage (with a log cache in front), a file
+// snapshot store keeping two snapshots, and a TCP transport that is mutual
+// TLS when given a certificate. The state machine holds the cluster's
+// settings (and, in later issues, allocations, jobs and model rounds);
+// commands are gamesav1.Command messages; a reconciler keeps the Raft
+// configuration in line with gossip membership (DESIGN.md, flow 3).
 //
-// Until that lands, the package holds only a test that proves the pinned
-// dependency set (raft v1.7.3, raft-boltdb/v2 v2.3.1, go-metrics v0.6.0)
-// builds and elects a leader on real storage.
+// A caller (the node package) uses it in these steps:
+//
+//  1. Open(cfg) with cfg from DefaultConfig (NodeID and DataDir set; TLS
+//     and ClientTLS from the cluster CA beyond loopback). Open returns at
+//     once; Shutdown stops the server and must be called.
+//  2. If HasState() is false, wait until gossip shows the expected servers
+//     and call Bootstrap with all of them (every server may do so with the
+//     same list; ErrAlreadyBootstrapped means someone's state exists). A
+//     server with state rejoins its cluster by itself; a new server joining
+//     an existing cluster is not bootstrapped: the leader adds it.
+//  3. Watch LeadershipChanges. true arrives once this server leads and its
+//     post-election Barrier completed: only then may it decide. On true,
+//     run Reconcile with the gossip view and ApplyChanges, on a timer and
+//     on membership events; stop on false.
+//  4. Write with Apply on the leader (a *NotLeaderError names the leader
+//     to forward to). Give each logical write a request_id and reuse it on
+//     retry: after ErrUnknownOutcome the write may have committed, and the
+//     dedup table returns the first result instead of applying it twice.
+//     A CAS that loses is a result with Rejection set, not an error.
+//  5. Read with ConsistentState on the leader (linearizable; it commits a
+//     shared Barrier, so it costs a log entry per burst of reads), or with
+//     State anywhere (local, possibly stale, free). A State is immutable:
+//     hold it as long as needed.
+//
+// The state machine is deterministic (its results depend only on the log
+// entry and the state before it: no clock, no randomness, no map order),
+// takes snapshots for free (the state is a persistent tree), and rejects
+// invalid commands twice: in Apply before they reach the log, and again,
+// deterministically, if one ever reaches it.
+//
+// Package consensustest runs clusters of Servers in one process for
+// tests, on loopback TCP or on raft's in-memory transport with exact
+// partitions.
 package consensus
