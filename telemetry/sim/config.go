@@ -38,6 +38,12 @@ var (
 	// ErrUnknownScenario is returned for a scenario name that is not one of
 	// Scenarios().
 	ErrUnknownScenario = errors.New("sim: unknown scenario")
+	// ErrNoKnob is returned by Apply for an action whose knob or target
+	// the simulated machine does not have (see Inventory).
+	ErrNoKnob = errors.New("sim: no such knob")
+	// ErrKnobValue is returned by Apply for a value that is not a number
+	// within the knob's min..max.
+	ErrKnobValue = errors.New("sim: knob value out of range")
 )
 
 // Scenarios lists the scenario names in the order the cycle visits them,
@@ -126,6 +132,16 @@ type Config struct {
 	// IdleWatts is the package power with every core idle; TDPWatts see above.
 	IdleWatts float64
 	TDPWatts  float64
+	// PowerLimitWindow is the time window of the package's long-term power
+	// limit (RAPL PL1, set with SetPowerCap or the rapl.pl1_uw knob): the
+	// package keeps its power averaged exponentially over this window at
+	// or below the limit, so it may burst above the limit (up to the
+	// short-term limit, TDPWatts unless rapl.pl2_uw lowers it) after a
+	// lull, and drops below it for a while after the limit is lowered, as
+	// RAPL hardware does. 0 holds the limit within every step, like a
+	// window shorter than the one-second step; it is the default because
+	// the data sets recorded from the simulation were made that way.
+	PowerLimitWindow time.Duration
 
 	// AmbientC is the temperature the package cools towards: for a laptop,
 	// the air inside the chassis rather than the room.
@@ -271,6 +287,9 @@ func (c Config) Validate() error {
 	positive("TDPWatts", c.TDPWatts)
 	if !(c.TDPWatts > c.IdleWatts) {
 		bad("TDPWatts", c.TDPWatts, fmt.Sprintf("must be above IdleWatts (%v)", c.IdleWatts))
+	}
+	if c.PowerLimitWindow < 0 || c.PowerLimitWindow > MaxCatchUp {
+		bad("PowerLimitWindow", c.PowerLimitWindow, fmt.Sprintf("must be within 0..%v", MaxCatchUp))
 	}
 
 	ambientOK := finite("AmbientC", c.AmbientC)

@@ -35,9 +35,10 @@ const (
 // Machine is a simulated machine. It implements telemetry.Source.
 //
 // Sample is not safe for concurrent use: one goroutine owns it. SetScenario,
-// Scenario, SetPowerCap and PowerCap may be called from any goroutine; a
-// change applies from the next Sample call on, to the whole interval that
-// call integrates (the Machine has no clock of its own to date the change).
+// Scenario, SetPowerCap, PowerCap, Inventory and Apply may be called from any
+// goroutine; a change applies from the next Sample call on, to the whole
+// interval that call integrates (the Machine has no clock of its own to
+// date the change).
 type Machine struct {
 	cfg     Config
 	k       float64 // watts per (MHz·V²) of one busy core
@@ -54,9 +55,12 @@ type Machine struct {
 	coreSensor    []string
 	gpuUUID       string
 
-	mu       sync.Mutex // guards scenario and powerCap
+	mu       sync.Mutex // guards scenario, powerCap, pl2, gpuLimit and maxMHz
 	scenario int
-	powerCap float64
+	powerCap float64   // RAPL PL1, watts; 0 for none
+	pl2      float64   // RAPL PL2, watts; 0 for TDPWatts
+	gpuLimit float64   // GPU power limit, watts; 0 for GPU.TDPWatts
+	maxMHz   []float64 // per core: scaling_max_freq, MaxMHz unless lowered
 
 	// State below is owned by the goroutine calling Sample.
 	started  bool
@@ -73,8 +77,9 @@ type Machine struct {
 	gpuClock float64 // share of MaxGraphicsMHz
 	gpuPower float64
 	// gpuThermal reports that the GPU runs below the clock it wants to
-	// stay at SlowdownC.
+	// stay at SlowdownC; gpuCapped, to stay within its power limit.
 	gpuThermal bool
+	gpuCapped  bool
 	dem        demand
 	acc        accum
 	order      []int    // scratch: listed processes, busiest first
@@ -82,6 +87,11 @@ type Machine struct {
 	// steps counts the integration steps of the last Sample call; tests
 	// use it to check that the work of one call is bounded.
 	steps int
+	// lim is this Sample call's copy of the limits, taken under mu.
+	lim limits
+	// raplAvg is the package power averaged over PowerLimitWindow, as
+	// RAPL keeps it to enforce PL1.
+	raplAvg float64
 }
 
 // ioTotals are cumulative byte counts (disk: read/write, net: rx/tx),
@@ -115,6 +125,11 @@ func New(cfg Config) (*Machine, error) {
 		pcg:      rand.NewPCG(0, 0),
 		scenario: scen,
 		target:   make([]float64, n),
+		maxMHz:   make([]float64, n),
+		lim:      limits{maxMHz: make([]float64, n)},
+	}
+	for c := range n {
+		m.maxMHz[c] = cfg.MaxMHz
 	}
 	m.rng = rand.New(m.pcg)
 	m.dem.util = make([]float64, n)
@@ -213,7 +228,9 @@ func (m *Machine) Sample(ctx context.Context, now time.Time) (*gamesav1.Sample, 
 		return nil, fmt.Errorf("sim: time %s is outside the years 1700..2200", now.Format(time.RFC3339))
 	}
 	m.mu.Lock()
-	scen, powerCap := m.scenario, m.powerCap
+	scen := m.scenario
+	m.lim.pl1, m.lim.pl2, m.lim.gpu = m.powerCap, m.pl2, m.gpuLimit
+	copy(m.lim.maxMHz, m.maxMHz)
 	m.mu.Unlock()
 
 	for i := range m.acc.proc {
@@ -227,8 +244,8 @@ func (m *Machine) Sample(ctx context.Context, now time.Time) (*gamesav1.Sample, 
 	m.steps = 0
 
 	if !m.started {
-		m.start(now, scen, powerCap)
-		return m.build(now, 0, powerCap), nil
+		m.start(now, scen)
+		return m.build(now, 0), nil
 	}
 	interval := now.Sub(m.last)
 	if interval < 0 {
@@ -241,7 +258,7 @@ func (m *Machine) Sample(ctx context.Context, now time.Time) (*gamesav1.Sample, 
 		sec := floorDiv(t, int64(time.Second))
 		next := min(end, (sec+1)*int64(time.Second))
 		m.demandAt(scen, sec)
-		m.step(float64(next-t)/1e9, powerCap)
+		m.step(float64(next-t) / 1e9)
 		m.steps++
 		t = next
 	}
@@ -259,11 +276,11 @@ func (m *Machine) Sample(ctx context.Context, now time.Time) (*gamesav1.Sample, 
 
 	m.last = now
 	m.seq++
-	return m.build(now, window.Seconds(), powerCap), nil
+	return m.build(now, window.Seconds()), nil
 }
 
 // start puts the machine in its idle equilibrium at now.
-func (m *Machine) start(now time.Time, scen int, powerCap float64) {
+func (m *Machine) start(now time.Time, scen int) {
 	cfg := &m.cfg
 	m.temp = m.steadyTemp(cfg.IdleWatts)
 	// About what the idle scenario's run queue averages.
@@ -274,7 +291,7 @@ func (m *Machine) start(now time.Time, scen int, powerCap float64) {
 		m.gpuTemp = cfg.AmbientC + g.IdleWatts*g.ThermalResistanceCPerW
 	}
 	m.demandAt(scen, floorDiv(now.UnixNano(), int64(time.Second)))
-	m.stepCPU(0, powerCap)
+	m.raplAvg = m.stepCPU(0)
 	if cfg.GPU != nil {
 		m.stepGPU(0)
 	}

@@ -120,16 +120,13 @@ func (m *Machine) steadyTemp(p float64) float64 {
 // advances the package temperature by h seconds and returns the package
 // power, constant over the step. With h = 0 it only sets the instantaneous
 // state (frequencies, ceiling).
-func (m *Machine) stepCPU(h, powerCap float64) float64 {
+func (m *Machine) stepCPU(h float64) float64 {
 	cfg := &m.cfg
 	for c, u := range m.dem.util {
-		m.target[c] = min(max(governorHeadroom*u*cfg.MaxMHz, cfg.MinMHz), cfg.MaxMHz)
+		m.target[c] = min(max(governorHeadroom*u*cfg.MaxMHz, cfg.MinMHz), m.lim.maxMHz[c])
 	}
 	r := cfg.resistance(fanDuty(cfg.FanCurve, m.temp))
-	limit := cfg.TDPWatts
-	if powerCap > 0 {
-		limit = min(limit, powerCap)
-	}
+	limit := m.powerLimit(h)
 	limit = min(limit, thermalBudget(m.temp, cfg.TjMaxC-cfg.ThrottleMarginC, r, cfg.ThermalCapacitanceJPerC, cfg.AmbientC, h))
 
 	// The limiters act as one package-wide frequency ceiling, as RAPL and
@@ -156,6 +153,7 @@ func (m *Machine) stepCPU(h, powerCap float64) float64 {
 	m.ceiling = ceiling
 	if h > 0 {
 		m.temp = rcStep(m.temp, p, r, cfg.ThermalCapacitanceJPerC, cfg.AmbientC, h)
+		m.raplAvg = raplAverage(m.raplAvg, p, cfg.PowerLimitWindow.Seconds(), h)
 	}
 	return p
 }
@@ -168,13 +166,16 @@ func (m *Machine) stepGPU(h float64) {
 	want := gpuIdleClock + (1-gpuIdleClock)*min(1, 1.5*u)
 	power := func(s float64) float64 { return g.IdleWatts + (g.TDPWatts-g.IdleWatts)*u*s*s*s }
 	s := want
-	budget := thermalBudget(m.gpuTemp, g.SlowdownC, g.ThermalResistanceCPerW, g.ThermalCapacitanceJPerC, m.cfg.AmbientC, h)
+	thermal := thermalBudget(m.gpuTemp, g.SlowdownC, g.ThermalResistanceCPerW, g.ThermalCapacitanceJPerC, m.cfg.AmbientC, h)
+	capW := m.gpuPowerLimit()
+	budget := min(thermal, capW)
 	if power(s) > budget && u > 0 {
 		// Power ∝ s³ (clock × voltage²), so invert it directly.
 		s = min(max(math.Cbrt((budget-g.IdleWatts)/((g.TDPWatts-g.IdleWatts)*u)), gpuMinClock), want)
 	}
 	m.gpuClock = s
-	m.gpuThermal = s < want
+	m.gpuThermal = s < want && thermal <= capW
+	m.gpuCapped = s < want && capW < thermal
 	m.gpuPower = power(s)
 	if h > 0 {
 		m.gpuTemp = rcStep(m.gpuTemp, m.gpuPower, g.ThermalResistanceCPerW, g.ThermalCapacitanceJPerC, m.cfg.AmbientC, h)
@@ -183,10 +184,10 @@ func (m *Machine) stepGPU(h float64) {
 
 // step advances the whole machine by h seconds under the demand in m.dem
 // and adds what happened to the interval's accumulators.
-func (m *Machine) step(h, powerCap float64) {
+func (m *Machine) step(h float64) {
 	d := &m.dem
 	a := &m.acc
-	p := m.stepCPU(h, powerCap)
+	p := m.stepCPU(h)
 	if m.cfg.GPU != nil {
 		m.stepGPU(h)
 	}

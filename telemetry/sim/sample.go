@@ -19,7 +19,7 @@ const (
 
 // build turns the machine's state and the interval's accumulators (over
 // secs seconds, 0 for none) into a Sample.
-func (m *Machine) build(now time.Time, secs, powerCap float64) *gamesav1.Sample {
+func (m *Machine) build(now time.Time, secs float64) *gamesav1.Sample {
 	cfg := &m.cfg
 	a := &m.acc
 	n := cfg.Cores
@@ -57,8 +57,9 @@ func (m *Machine) build(now time.Time, secs, powerCap float64) *gamesav1.Sample 
 		cc.FrequencyMhz = min(m.target[c], m.ceiling)
 		cc.MinFrequencyMhz = cfg.MinMHz
 		// A throttled package shows as a lowered scaling_max_freq, as the
-		// kernel's cpufreq cooling device shows it.
-		cc.MaxFrequencyMhz = m.ceiling
+		// kernel's cpufreq cooling device shows it; so does a limit set
+		// through cpufreq.max_khz.
+		cc.MaxFrequencyMhz = min(m.ceiling, m.lim.maxMHz[c])
 		cc.Governor = "sim"
 		s.Cpu.Cores[c] = cc
 	}
@@ -203,17 +204,18 @@ func (m *Machine) build(now time.Time, secs, powerCap float64) *gamesav1.Sample 
 		Rpm: duty * cfg.FanMaxRPM, MaxRpm: cfg.FanMaxRPM,
 	}}
 
-	// Power: one RAPL-like package domain; its long-term limit is the one
-	// in force, TDP or the cap.
+	// Power: one RAPL-like package domain with the limits in force: PL1,
+	// TDP or the cap; PL2, TDP unless lowered.
 	limit := cfg.TDPWatts
-	if powerCap > 0 {
-		limit = min(limit, powerCap)
+	if m.lim.pl1 > 0 {
+		limit = min(limit, m.lim.pl1)
 	}
 	watts := rate(a.energyJ)
 	s.Power = &gamesav1.Power{
 		Rapl: []*gamesav1.RAPLDomain{{
 			Zone: "intel-rapl:0", Name: "package-0", Watts: watts,
 			EnergyUj: uint64(m.energyJ * 1e6), LongTermLimitWatts: limit,
+			ShortTermLimitWatts: m.shortTermLimit(),
 		}},
 		OnAc:       true,
 		TotalWatts: watts,
@@ -233,7 +235,7 @@ func (m *Machine) build(now time.Time, secs, powerCap float64) *gamesav1.Sample 
 			MemoryTotalBytes:         g.MemoryTotalBytes,
 			TemperatureCelsius:       m.gpuTemp,
 			PowerWatts:               m.gpuPower,
-			PowerLimitWatts:          g.TDPWatts,
+			PowerLimitWatts:          m.gpuPowerLimit(),
 			MinPowerLimitWatts:       g.TDPWatts / 2,
 			MaxPowerLimitWatts:       g.TDPWatts,
 			GraphicsClockMhz:         clock,
@@ -250,7 +252,7 @@ func (m *Machine) build(now time.Time, secs, powerCap float64) *gamesav1.Sample 
 			gpu.ThrottleReasonsMask |= gpuReasonIdle
 			gpu.ThrottleReasons = append(gpu.ThrottleReasons, "gpu_idle")
 		}
-		if m.gpuPower >= 0.99*g.TDPWatts {
+		if m.gpuCapped || m.gpuPower >= 0.99*m.gpuPowerLimit() {
 			gpu.ThrottleReasonsMask |= gpuReasonSwPowerCap
 			gpu.ThrottleReasons = append(gpu.ThrottleReasons, "sw_power_cap")
 		}
