@@ -194,6 +194,11 @@ func (k *sysfsKnob) read() (string, error) {
 				return strings.Trim(w, "[]"), nil
 			}
 		}
+		// A lone word is the value itself: what a plain file holds after a
+		// write (a fixture, a copied tree), and what some kernels show.
+		if f := strings.Fields(s); len(f) == 1 {
+			return f[0], nil
+		}
 		return "", fmt.Errorf("%s: no current choice in %q", k.name(), s)
 	}
 	if k.invert {
