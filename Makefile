@@ -11,7 +11,7 @@ export CGO_CFLAGS ?= -Wno-deprecated-declarations
 TOOL    := $(GO) tool -modfile=tools/go.mod
 ARGS    ?=
 
-.PHONY: all build run test test-race nocgo proto proto-check lint bench footprint fuzz clean
+.PHONY: all build run test test-race nocgo proto proto-check lint bench footprint fuzz clean cluster cluster-stop
 
 all: build
 
@@ -23,6 +23,14 @@ build:
 run: build
 	./$(BIN) agent --dev $(ARGS)
 
+## cluster: start a secure local cluster (3 servers, 2 clients, TLS, gossip key, tokens) on 127.0.0.1
+cluster: build
+	examples/local-cluster/run.sh $(BIN)
+
+## cluster-stop: stop the local cluster (each node leaves gracefully)
+cluster-stop:
+	examples/local-cluster/stop.sh
+
 ## test: vet, every test (fuzz seed corpora included), the race detector on the concurrent packages, a CGO_ENABLED=0 build
 test:
 	$(GO) vet ./...
@@ -30,7 +38,7 @@ test:
 	$(MAKE) --no-print-directory test-race nocgo
 
 test-race:
-	$(GO) test -count=1 -race ./node/... ./telemetry/history/...
+	$(GO) test -count=1 -race ./node/... ./telemetry/history/... ./consensus/... ./gossip/...
 
 ## nocgo: the agent must build without cgo (the GPU collector compiles out)
 nocgo:

@@ -16,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/krystalstack/gamesa/optimizer/power"
 	"github.com/krystalstack/gamesa/telemetry"
 	"github.com/krystalstack/gamesa/telemetry/sim"
 )
@@ -51,6 +52,7 @@ type Config struct {
 	Sim       SimConfig       `yaml:"sim"`
 	History   HistoryConfig   `yaml:"history"`
 	ML        MLConfig        `yaml:"ml"`
+	Power     PowerConfig     `yaml:"power"`
 	Cluster   ClusterConfig   `yaml:"cluster"`
 	TLS       TLSConfig       `yaml:"tls"`
 	Auth      AuthConfig      `yaml:"auth"`
@@ -130,6 +132,13 @@ type MLConfig struct {
 	Seed uint64 `yaml:"seed"`
 }
 
+// PowerConfig chooses the power mode the node's plan follows.
+type PowerConfig struct {
+	// Mode is auto (follow AC and battery), max_battery, balanced,
+	// max_performance or gaming.
+	Mode string `yaml:"mode"`
+}
+
 // ClusterConfig places the node in a cluster: gossip with every member,
 // Raft among the servers.
 type ClusterConfig struct {
@@ -144,6 +153,10 @@ type ClusterConfig struct {
 	GossipAddress string `yaml:"gossip_address"`
 	// RaftAddress is where a server's Raft transport listens.
 	RaftAddress string `yaml:"raft_address"`
+	// AdvertiseAddress is the IP peers use to reach this node's gRPC,
+	// gossip and Raft ports; required when a listener binds a wildcard
+	// address (0.0.0.0, ::), which peers cannot dial.
+	AdvertiseAddress string `yaml:"advertise_address"`
 	// EncryptKeyFile holds the gossip AES key (base64, from gamesa keygen).
 	EncryptKeyFile string `yaml:"encrypt_key_file"`
 	// StaleAfter marks a member's digest stale when it is this old.
@@ -169,6 +182,9 @@ type TLSConfig struct {
 	CAFile   string `yaml:"ca_file"`
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
+	// Domain is the cluster's certificate domain: servers present
+	// server.<domain> (gamesa tls cert create --domain).
+	Domain string `yaml:"domain"`
 }
 
 // Enabled reports whether TLS is configured.
@@ -218,7 +234,9 @@ func DefaultConfig() Config {
 			MaxAge:        7 * 24 * time.Hour,
 			MinInterval:   time.Second,
 		},
-		ML: MLConfig{Enabled: true, TrainStepsPerTick: 1, SaveInterval: 5 * time.Minute, Seed: 1},
+		ML:    MLConfig{Enabled: true, TrainStepsPerTick: 1, SaveInterval: 5 * time.Minute, Seed: 1},
+		TLS:   TLSConfig{Domain: "gamesa"},
+		Power: PowerConfig{Mode: "auto"},
 		Cluster: ClusterConfig{
 			Role:               "server",
 			BootstrapExpect:    1,
@@ -268,8 +286,10 @@ func (c Config) Validate() error {
 		add("data_dir", "must be set unless dev is true")
 	}
 	oneOf("mode", c.Mode, "observe", "enforce")
-	if c.Mode == "enforce" {
-		add("mode", "enforce needs the actuators, which this build does not have yet; use observe")
+	if m := c.Power.Mode; !strings.EqualFold(m, "auto") {
+		if _, err := power.ParseMode(m); err != nil {
+			add("power.mode", "must be auto, max_battery, balanced, max_performance or gaming; got %q", m)
+		}
 	}
 	if c.Tick < MinInterval || c.Tick > MaxInterval {
 		add("tick", "must be between %v and %v; got %v", MinInterval, MaxInterval, c.Tick)
@@ -363,6 +383,21 @@ func (c Config) validateCluster(add func(key, format string, args ...any)) {
 	default:
 		add("cluster.role", "must be server or client; got %q", cl.Role)
 	}
+	if a := cl.AdvertiseAddress; a != "" {
+		if ip, err := netip.ParseAddr(a); err != nil || ip.IsUnspecified() {
+			add("cluster.advertise_address", "must be an IP address peers can reach; got %q", a)
+		}
+	} else {
+		for _, l := range []struct{ key, addr string }{
+			{"grpc.address", c.GRPC.Address}, {"cluster.gossip_address", cl.GossipAddress}, {"cluster.raft_address", cl.RaftAddress},
+		} {
+			if host, _, err := net.SplitHostPort(l.addr); err == nil {
+				if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
+					add("cluster.advertise_address", "must be set: %s binds %s, which peers cannot dial", l.key, l.addr)
+				}
+			}
+		}
+	}
 	for i, j := range cl.Join {
 		if _, _, err := net.SplitHostPort(j); err != nil {
 			add(fmt.Sprintf("cluster.join[%d]", i), "must be host:port; %v", err)
@@ -397,6 +432,9 @@ func (c Config) validateCluster(add func(key, format string, args ...any)) {
 			if f.v == "" {
 				add(f.key, "must be set: TLS needs the CA, the certificate and its key")
 			}
+		}
+		if t.Domain == "" {
+			add("tls.domain", "must be set (servers present server.<domain>)")
 		}
 	}
 }

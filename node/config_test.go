@@ -66,7 +66,8 @@ func TestParseConfigErrorsNameTheKey(t *testing.T) {
 		{"size too small", "history:\n  max_bytes: 1KiB\n", []string{"history.max_bytes (line 2)", "at least 1MiB"}},
 		{"beyond loopback without TLS", "grpc:\n  address: 0.0.0.0:7070\n", []string{"grpc.address (line 2)", "beyond loopback", "insecure"}},
 		{"not host:port", "http:\n  address: nonsense\n", []string{"http.address", "host:port"}},
-		{"enforce not yet", "mode: enforce\n", []string{"mode", "actuators"}},
+		{"bad mode", "mode: fix-everything\n", []string{"mode (line 1)", "observe, enforce"}},
+		{"bad power mode", "power:\n  mode: turbo\n", []string{"power.mode (line 2)", "gaming"}},
 		{"bad node id", "node_id: \"a b\"\n", []string{"node_id", `"a b"`}},
 		{"section as scalar", "grpc: 7070\n", []string{"line 1", "section"}},
 		{"two documents", "tick: 1s\n---\ntick: 2s\n", []string{"more than one YAML document"}},
@@ -81,6 +82,7 @@ func TestParseConfigErrorsNameTheKey(t *testing.T) {
 		{"raft beyond loopback without TLS", "cluster:\n  raft_address: 10.0.0.1:7947\n", []string{"cluster.raft_address (line 2)", "TLS"}},
 		{"half a TLS config", "tls:\n  ca_file: ca.pem\n", []string{"tls.cert_file", "tls.key_file"}},
 		{"lease beyond heartbeat", "cluster:\n  leader_lease_timeout: 2s\n", []string{"cluster.leader_lease_timeout (line 2)", "heartbeat_timeout"}},
+		{"wildcard without advertise", "insecure: true\ncluster:\n  gossip_address: 0.0.0.0:7946\n", []string{"cluster.advertise_address", "0.0.0.0:7946"}},
 		{"raft on the gossip port", "cluster:\n  gossip_address: 127.0.0.1:9000\n  raft_address: 127.0.0.1:9000\n", []string{"cluster.raft_address (line 3)", "cluster.gossip_address"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -97,8 +99,10 @@ func TestParseConfigErrorsNameTheKey(t *testing.T) {
 	}
 }
 
+// TestInsecureAllowsWildcard: insecure opens any address; peers still need
+// an address they can dial.
 func TestInsecureAllowsWildcard(t *testing.T) {
-	if _, err := ParseConfig([]byte("insecure: true\ngrpc:\n  address: 0.0.0.0:7070\n"), DevConfig(), nil); err != nil {
+	if _, err := ParseConfig([]byte("insecure: true\ngrpc:\n  address: 0.0.0.0:7070\ncluster:\n  advertise_address: 127.0.0.1\n"), DevConfig(), nil); err != nil {
 		t.Fatalf("insecure wildcard listener = %v; want nil", err)
 	}
 }
@@ -163,6 +167,7 @@ cluster:
   gossip_address: 0.0.0.0:7946
   raft_address: 0.0.0.0:7947
   encrypt_key_file: /etc/gamesa/gossip.key
+  advertise_address: 192.0.2.10
 tls:
   ca_file: ca.pem
   cert_file: server.pem

@@ -2,11 +2,13 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
@@ -24,18 +26,24 @@ const maxRequestBytes = 64 << 10
 // newGRPCServer builds the gRPC server with the node's services, the
 // standard health service and server reflection (so grpcurl works without
 // .proto files).
-func (n *Node) newGRPCServer() *grpc.Server {
-	gs := grpc.NewServer(
+func (n *Node) newGRPCServer(tlsc *tls.Config) *grpc.Server {
+	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxRequestBytes),
-		grpc.ChainUnaryInterceptor(rejectUnknownFieldsUnary),
-		grpc.ChainStreamInterceptor(rejectUnknownFieldsStream),
+		// Who may call comes before what the call says.
+		grpc.ChainUnaryInterceptor(n.authz.UnaryInterceptor(), rejectUnknownFieldsUnary),
+		grpc.ChainStreamInterceptor(n.authz.StreamInterceptor(), rejectUnknownFieldsStream),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             10 * time.Second,
 			PermitWithoutStream: true,
 		}),
-	)
+	}
+	if tlsc != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsc)))
+	}
+	gs := grpc.NewServer(opts...)
 	(&nodeService{n: n}).Register(gs)
 	(&clusterService{n: n}).Register(gs)
+	(&actuatorService{n: n}).Register(gs)
 	n.health = newHealthServer()
 	healthpb.RegisterHealthServer(gs, n.health)
 	reflection.Register(gs)

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/krystalstack/gamesa/node/auth"
 	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
 	"github.com/krystalstack/gamesa/telemetry"
 	"github.com/krystalstack/gamesa/telemetry/history"
@@ -52,6 +53,9 @@ type Node struct {
 	seq       uint64 // owned by the loop
 	metrics   *metrics
 	health    *health.Server
+	cluster   *cluster
+	act       *actuation
+	authz     *auth.Authorizer
 
 	grpcAddr, httpAddr atomic.Pointer[net.TCPAddr]
 	ready              chan struct{}
@@ -155,15 +159,48 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	n.grpcAddr.Store(grpcLis.Addr().(*net.TCPAddr))
 	n.httpAddr.Store(httpLis.Addr().(*net.TCPAddr))
 
+	tlsc, err := n.tlsConfigs()
+	if err != nil {
+		return err
+	}
+	if n.authz, err = n.newAuthorizer(); err != nil {
+		return err
+	}
+	// A Leave request stops the node the way a signal does.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	if n.cluster, err = n.openCluster(dataDir, advertised(grpcLis.Addr(), n.cfg.Cluster.AdvertiseAddress), tlsc); err != nil {
+		return err
+	}
+	defer n.cluster.close()
+	go func() {
+		select {
+		case <-n.cluster.left:
+			stop()
+		case <-ctx.Done():
+		}
+	}()
+
+	if n.act, err = n.newActuation(ctx, dataDir); err != nil {
+		return err
+	}
+	defer func() {
+		// Shutdown reverts enforce mode's changes, even when ctx is done.
+		rctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		n.act.close(rctx)
+	}()
+
 	n.metrics = newMetrics(n)
 	n.tick(ctx, time.Now(), n.cfg.Tick) // a first sample before anyone can ask
 	n.info = n.buildInfo()
 
-	gs := n.newGRPCServer()
+	gs := n.newGRPCServer(tlsc.server)
 	hs := &http.Server{Handler: n.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return n.loop(gctx) })
+	g.Go(func() error { return n.cluster.run(gctx) })
 	g.Go(func() error {
 		// ErrServerStopped: shutdown began before Serve did (a very short
 		// run); that is a clean stop, not a failure.
@@ -189,8 +226,13 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		}
 		return nil
 	})
+	raftAddr := ""
+	if n.cluster.raft != nil {
+		raftAddr = n.cluster.raft.Addr()
+	}
 	n.log.Info("node ready",
 		"grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(),
+		"gossip", n.cluster.mesh.LocalAddr(), "raft", raftAddr, "role", n.cfg.Cluster.Role,
 		"source", n.cfg.Telemetry.Source, "mode", n.cfg.Mode, "data_dir", dataDir)
 	close(n.ready)
 	err = g.Wait()
@@ -362,6 +404,12 @@ func (n *Node) tick(ctx context.Context, now time.Time, period time.Duration) {
 	}
 	n.latest.Store(s)
 	n.hub.publish(s, period)
+	if n.cluster != nil {
+		n.cluster.publish(s)
+	}
+	if n.act != nil {
+		n.act.step(ctx, s, now)
+	}
 	n.metrics.observeTick(time.Since(start))
 }
 
@@ -379,7 +427,7 @@ func (n *Node) buildInfo() *gamesav1.NodeInfo {
 		GrpcAddress: n.GRPCAddr().String(),
 		HttpAddress: n.HTTPAddr().String(),
 		Collectors:  n.src.Collectors(),
-		Role:        "server",
+		Role:        n.cfg.Cluster.Role,
 	}
 	info.Hostname, _ = os.Hostname() // empty on failure is an honest answer
 	if k, err := gopsutilhost.KernelVersion(); err == nil {

@@ -90,11 +90,13 @@ func bindAgentFlags(fs *pflag.FlagSet) *agentFlags {
 	fs.IntVar(&f.ML.TrainStepsPerTick, "ml-train-steps", d.ML.TrainStepsPerTick, "online training steps per model per tick (0 = inference only)")
 	fs.DurationVar(&f.ML.SaveInterval, "ml-save-interval", d.ML.SaveInterval, "how often models are saved to the data directory")
 	fs.Uint64Var(&f.ML.Seed, "ml-seed", d.ML.Seed, "seed of a fresh model's weights")
+	fs.StringVar(&f.Power.Mode, "power-mode", d.Power.Mode, "auto (follow AC and battery), max_battery, balanced, max_performance or gaming")
 	fs.StringVar(&f.Cluster.Role, "role", d.Cluster.Role, "server (Raft voter) or client (gossip and forwarding)")
 	fs.IntVar(&f.Cluster.BootstrapExpect, "bootstrap-expect", d.Cluster.BootstrapExpect, "servers to wait for before the first election: 1, 3 or 5")
 	fs.StringSliceVar(&f.Cluster.Join, "join", nil, "gossip address of a member to join (repeatable)")
 	fs.StringVar(&f.Cluster.GossipAddress, "gossip-addr", d.Cluster.GossipAddress, "gossip (memberlist) listen address")
 	fs.StringVar(&f.Cluster.RaftAddress, "raft-addr", d.Cluster.RaftAddress, "Raft listen address (servers)")
+	fs.StringVar(&f.Cluster.AdvertiseAddress, "advertise-addr", "", "IP peers reach this node at (required with a wildcard bind)")
 	fs.StringVar(&f.Cluster.EncryptKeyFile, "encrypt-key-file", "", "file with the gossip encryption key (gamesa keygen)")
 	fs.DurationVar(&f.Cluster.StaleAfter, "stale-after", d.Cluster.StaleAfter, "age after which a member's digest is stale")
 	fs.DurationVar(&f.Cluster.HeartbeatTimeout, "raft-heartbeat-timeout", d.Cluster.HeartbeatTimeout, "Raft heartbeat timeout")
@@ -106,6 +108,7 @@ func bindAgentFlags(fs *pflag.FlagSet) *agentFlags {
 	fs.StringVar(&f.TLS.CAFile, "tls-ca", "", "cluster CA certificate (PEM); enables mutual TLS with --tls-cert and --tls-key")
 	fs.StringVar(&f.TLS.CertFile, "tls-cert", "", "this node's certificate (PEM)")
 	fs.StringVar(&f.TLS.KeyFile, "tls-key", "", "this node's private key (PEM)")
+	fs.StringVar(&f.TLS.Domain, "tls-domain", d.TLS.Domain, "the cluster's certificate domain (servers are server.<domain>)")
 	fs.StringVar(&f.Auth.TokensFile, "tokens-file", "", "bearer tokens the gRPC API accepts (with read or admin scope)")
 	fs.StringVar(&f.Auth.TokenFile, "token-file", "", "token this node presents when it forwards writes to the leader")
 	fs.StringVar(&f.Log.Level, "log-level", d.Log.Level, "debug, info, warn or error")
@@ -144,11 +147,14 @@ var flagKeys = map[string]func(dst *node.Config, f node.Config){
 	"ml-train-steps":            func(d *node.Config, f node.Config) { d.ML.TrainStepsPerTick = f.ML.TrainStepsPerTick },
 	"ml-save-interval":          func(d *node.Config, f node.Config) { d.ML.SaveInterval = f.ML.SaveInterval },
 	"ml-seed":                   func(d *node.Config, f node.Config) { d.ML.Seed = f.ML.Seed },
+	"power-mode":                func(d *node.Config, f node.Config) { d.Power.Mode = f.Power.Mode },
 	"role":                      func(d *node.Config, f node.Config) { d.Cluster.Role = f.Cluster.Role },
 	"bootstrap-expect":          func(d *node.Config, f node.Config) { d.Cluster.BootstrapExpect = f.Cluster.BootstrapExpect },
 	"join":                      func(d *node.Config, f node.Config) { d.Cluster.Join = f.Cluster.Join },
 	"gossip-addr":               func(d *node.Config, f node.Config) { d.Cluster.GossipAddress = f.Cluster.GossipAddress },
 	"raft-addr":                 func(d *node.Config, f node.Config) { d.Cluster.RaftAddress = f.Cluster.RaftAddress },
+	"advertise-addr":            func(d *node.Config, f node.Config) { d.Cluster.AdvertiseAddress = f.Cluster.AdvertiseAddress },
+	"tls-domain":                func(d *node.Config, f node.Config) { d.TLS.Domain = f.TLS.Domain },
 	"encrypt-key-file":          func(d *node.Config, f node.Config) { d.Cluster.EncryptKeyFile = f.Cluster.EncryptKeyFile },
 	"stale-after":               func(d *node.Config, f node.Config) { d.Cluster.StaleAfter = f.Cluster.StaleAfter },
 	"raft-heartbeat-timeout":    func(d *node.Config, f node.Config) { d.Cluster.HeartbeatTimeout = f.Cluster.HeartbeatTimeout },

@@ -4,14 +4,18 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/krystalstack/gamesa/node/auth"
+	"github.com/krystalstack/gamesa/node/pki"
 	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
 )
 
@@ -20,6 +24,10 @@ type clientFlags struct {
 	addr    string
 	output  string
 	timeout time.Duration
+	// TLS: the cluster CA and a certificate it signed (gamesa tls cert create).
+	tlsCA, tlsCert, tlsKey, tlsDomain string
+	// tokenFile holds a bearer token; GAMESA_TOKEN is read when it is empty.
+	tokenFile string
 }
 
 func (cf *clientFlags) register(cmd *cobra.Command) {
@@ -27,6 +35,11 @@ func (cf *clientFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&cf.addr, "addr", "127.0.0.1:7070", "the node's gRPC address")
 	fs.StringVarP(&cf.output, "output", "o", "text", "output format: text or json")
 	fs.DurationVar(&cf.timeout, "timeout", 5*time.Second, "time limit for each call")
+	fs.StringVar(&cf.tlsCA, "tls-ca", "", "cluster CA certificate: talk TLS to the node (with --tls-cert and --tls-key)")
+	fs.StringVar(&cf.tlsCert, "tls-cert", "", "client certificate signed by the cluster CA")
+	fs.StringVar(&cf.tlsKey, "tls-key", "", "the client certificate's key")
+	fs.StringVar(&cf.tlsDomain, "tls-domain", "gamesa", "the cluster's TLS domain: the node must present server.<domain> or client.<domain>")
+	fs.StringVar(&cf.tokenFile, "token-file", "", "file with a bearer token (default: $GAMESA_TOKEN)")
 }
 
 func (cf *clientFlags) validate() error {
@@ -44,16 +57,21 @@ type client struct {
 	conn    *grpc.ClientConn
 	node    gamesav1.NodeServiceClient
 	cluster gamesav1.ClusterServiceClient
+	act     gamesav1.ActuatorServiceClient
 }
 
-// dial connects lazily; the first call reports an unreachable node. TLS comes
-// with the cluster issue; until then nodes listen on loopback or, explicitly,
-// insecure.
+// dial connects lazily; the first call reports an unreachable node. With
+// --tls-ca it speaks mutual TLS; a token goes along when one is given, and
+// over plaintext only to a node on this machine.
 func (cf *clientFlags) dial() (*client, error) {
 	if err := cf.validate(); err != nil {
 		return nil, err
 	}
-	conn, err := grpc.NewClient(cf.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	opts, err := cf.dialOptions()
+	if err != nil {
+		return nil, usageError{err}
+	}
+	conn, err := grpc.NewClient(cf.addr, opts...)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--addr %q: %w", cf.addr, err)}
 	}
@@ -61,7 +79,40 @@ func (cf *clientFlags) dial() (*client, error) {
 		conn:    conn,
 		node:    gamesav1.NewNodeServiceClient(conn),
 		cluster: gamesav1.NewClusterServiceClient(conn),
+		act:     gamesav1.NewActuatorServiceClient(conn),
 	}, nil
+}
+
+func (cf *clientFlags) dialOptions() ([]grpc.DialOption, error) {
+	creds := insecure.NewCredentials()
+	secure := cf.tlsCA != "" || cf.tlsCert != "" || cf.tlsKey != ""
+	if secure {
+		tc, err := pki.AgentClientConfig(pki.Files{CA: cf.tlsCA, Cert: cf.tlsCert, Key: cf.tlsKey}, cf.tlsDomain)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-*: %w", err)
+		}
+		creds = credentials.NewTLS(tc)
+	}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	token := os.Getenv("GAMESA_TOKEN")
+	if cf.tokenFile != "" {
+		t, err := auth.ReadTokenFile(cf.tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("--token-file: %w", err)
+		}
+		token = t
+	}
+	if token == "" {
+		return opts, nil
+	}
+	if secure {
+		return append(opts, grpc.WithPerRPCCredentials(auth.Bearer(token))), nil
+	}
+	pc, err := auth.LoopbackBearer(token, cf.addr)
+	if err != nil {
+		return nil, fmt.Errorf("a token without --tls-ca: %w", err)
+	}
+	return append(opts, grpc.WithPerRPCCredentials(pc)), nil
 }
 
 func (c *client) Close() error { return c.conn.Close() }

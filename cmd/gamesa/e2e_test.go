@@ -57,11 +57,11 @@ func buildBinary(t *testing.T) string {
 
 // agent is a running `gamesa agent` process.
 type agent struct {
-	cmd            *exec.Cmd
-	grpcAddr, http string
-	stderr         *logBuffer
-	exited         chan error
-	scanned        chan struct{} // closed when all of stderr has been read
+	cmd                          *exec.Cmd
+	grpcAddr, http, gossip, raft string
+	stderr                       *logBuffer
+	exited                       chan error
+	scanned                      chan struct{} // closed when all of stderr has been read
 }
 
 // logBuffer is the agent's stderr, written by the reading goroutine and
@@ -88,7 +88,14 @@ func (l *logBuffer) String() string {
 // for its "node ready" log line, which names the addresses.
 func startAgent(t *testing.T, bin string, args ...string) *agent {
 	t.Helper()
-	args = append([]string{"agent", "--dev", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+	return launchAgent(t, bin, append([]string{"--dev"}, args...)...)
+}
+
+// launchAgent is startAgent without --dev: the caller gives the data
+// directory and the cluster flags.
+func launchAgent(t *testing.T, bin string, args ...string) *agent {
+	t.Helper()
+	args = append([]string{"agent", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
 		"--gossip-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--log-format", "json"}, args...)
 	cmd := exec.Command(bin, args...)
 	pr, pw := io.Pipe()
@@ -111,9 +118,9 @@ func startAgent(t *testing.T, bin string, args ...string) *agent {
 		for sc.Scan() {
 			line := sc.Bytes()
 			a.stderr.add(line)
-			var rec struct{ Msg, GRPC, HTTP string }
+			var rec struct{ Msg, GRPC, HTTP, Gossip, Raft string }
 			if json.Unmarshal(line, &rec) == nil && rec.Msg == "node ready" {
-				a.grpcAddr, a.http = rec.GRPC, rec.HTTP
+				a.grpcAddr, a.http, a.gossip, a.raft = rec.GRPC, rec.HTTP, rec.Gossip, rec.Raft
 				close(ready)
 			}
 		}

@@ -85,6 +85,17 @@ Ask it:           gamesa status | gamesa top | grpcurl -plaintext 127.0.0.1:7070
 		newHistoryCmd(cf),
 		newVersionCmd(),
 		newMLCmd(),
+		newMembersCmd(cf),
+		newClusterCmd(cf),
+		newJoinCmd(cf),
+		newLeaveCmd(cf),
+		newKeygenCmd(),
+		newActuatorsCmd(cf),
+		newPlanCmd(cf),
+		newRevertCmd(cf),
+		newPowerCmd(cf),
+		newTLSCmd(),
+		newACLCmd(),
 	)
 	return root
 }

@@ -9,6 +9,7 @@ package gamesav1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -29,8 +30,9 @@ const (
 	MemberState_MEMBER_STATE_UNSPECIFIED MemberState = 0
 	MemberState_MEMBER_STATE_ALIVE       MemberState = 1
 	MemberState_MEMBER_STATE_SUSPECT     MemberState = 2
-	MemberState_MEMBER_STATE_DEAD        MemberState = 3
-	MemberState_MEMBER_STATE_LEFT        MemberState = 4
+	// DEAD: failed (stopped answering), not left gracefully.
+	MemberState_MEMBER_STATE_DEAD MemberState = 3
+	MemberState_MEMBER_STATE_LEFT MemberState = 4
 )
 
 // Enum value maps for MemberState.
@@ -83,10 +85,21 @@ type Member struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Info  *NodeInfo              `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
 	State MemberState            `protobuf:"varint,2,opt,name=state,proto3,enum=gamesa.v1.MemberState" json:"state,omitempty"`
-	// When this node last heard from the member.
+	// When this node last heard from the member (its latest digest).
 	LastSeen *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
 	// A short digest of the member's latest telemetry.
-	Summary       *MemberSummary `protobuf:"bytes,4,opt,name=summary,proto3" json:"summary,omitempty"`
+	Summary *MemberSummary `protobuf:"bytes,4,opt,name=summary,proto3" json:"summary,omitempty"`
+	Role    NodeRole       `protobuf:"varint,5,opt,name=role,proto3,enum=gamesa.v1.NodeRole" json:"role,omitempty"`
+	// The member's gossip address (host:port).
+	GossipAddress string `protobuf:"bytes,6,opt,name=gossip_address,json=gossipAddress,proto3" json:"gossip_address,omitempty"`
+	// The member's latest telemetry digest, as gossiped.
+	Digest *Digest `protobuf:"bytes,7,opt,name=digest,proto3" json:"digest,omitempty"`
+	// Whether the digest is older than the node's stale_after.
+	Stale bool `protobuf:"varint,8,opt,name=stale,proto3" json:"stale,omitempty"`
+	// The digest's age when this answer was made.
+	DigestAge *durationpb.Duration `protobuf:"bytes,9,opt,name=digest_age,json=digestAge,proto3" json:"digest_age,omitempty"`
+	// The member's Raft address; empty for clients.
+	RaftAddress   string `protobuf:"bytes,10,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -147,6 +160,48 @@ func (x *Member) GetSummary() *MemberSummary {
 		return x.Summary
 	}
 	return nil
+}
+
+func (x *Member) GetRole() NodeRole {
+	if x != nil {
+		return x.Role
+	}
+	return NodeRole_NODE_ROLE_UNSPECIFIED
+}
+
+func (x *Member) GetGossipAddress() string {
+	if x != nil {
+		return x.GossipAddress
+	}
+	return ""
+}
+
+func (x *Member) GetDigest() *Digest {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
+
+func (x *Member) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
+func (x *Member) GetDigestAge() *durationpb.Duration {
+	if x != nil {
+		return x.DigestAge
+	}
+	return nil
+}
+
+func (x *Member) GetRaftAddress() string {
+	if x != nil {
+		return x.RaftAddress
+	}
+	return ""
 }
 
 // MemberSummary is the few numbers a cluster view needs about one node.
@@ -219,16 +274,90 @@ func (x *MemberSummary) GetPowerWatts() float64 {
 	return 0
 }
 
-// GetClusterStateRequest has no parameters.
+// RaftServer is one entry of the Raft configuration.
+type RaftServer struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Id      string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Address string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	// Voters elect and commit; a new server starts as a non-voter until it
+	// has caught up.
+	Voter         bool `protobuf:"varint,3,opt,name=voter,proto3" json:"voter,omitempty"`
+	Leader        bool `protobuf:"varint,4,opt,name=leader,proto3" json:"leader,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RaftServer) Reset() {
+	*x = RaftServer{}
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RaftServer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RaftServer) ProtoMessage() {}
+
+func (x *RaftServer) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RaftServer.ProtoReflect.Descriptor instead.
+func (*RaftServer) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_cluster_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RaftServer) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RaftServer) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *RaftServer) GetVoter() bool {
+	if x != nil {
+		return x.Voter
+	}
+	return false
+}
+
+func (x *RaftServer) GetLeader() bool {
+	if x != nil {
+		return x.Leader
+	}
+	return false
+}
+
+// GetClusterStateRequest chooses how fresh the answer must be.
 type GetClusterStateRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Serve from this node's local copy, which may lag the leader; by
+	// default the answer is verified by the leader (linearizable).
+	Stale         bool `protobuf:"varint,1,opt,name=stale,proto3" json:"stale,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetClusterStateRequest) Reset() {
 	*x = GetClusterStateRequest{}
-	mi := &file_gamesa_v1_cluster_proto_msgTypes[2]
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -240,7 +369,7 @@ func (x *GetClusterStateRequest) String() string {
 func (*GetClusterStateRequest) ProtoMessage() {}
 
 func (x *GetClusterStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gamesa_v1_cluster_proto_msgTypes[2]
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -253,24 +382,44 @@ func (x *GetClusterStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterStateRequest.ProtoReflect.Descriptor instead.
 func (*GetClusterStateRequest) Descriptor() ([]byte, []int) {
-	return file_gamesa_v1_cluster_proto_rawDescGZIP(), []int{2}
+	return file_gamesa_v1_cluster_proto_rawDescGZIP(), []int{3}
 }
 
-// GetClusterStateResponse is the cluster as this node sees it.
+func (x *GetClusterStateRequest) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
+// GetClusterStateResponse is the cluster as one node sees it.
 type GetClusterStateResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The node that answered.
+	// The node that was asked.
 	SelfId string `protobuf:"bytes,1,opt,name=self_id,json=selfId,proto3" json:"self_id,omitempty"`
 	// The leader's node id; empty when there is none.
-	LeaderId      string    `protobuf:"bytes,2,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
-	Members       []*Member `protobuf:"bytes,3,rep,name=members,proto3" json:"members,omitempty"`
+	LeaderId string    `protobuf:"bytes,2,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	Members  []*Member `protobuf:"bytes,3,rep,name=members,proto3" json:"members,omitempty"`
+	// The Raft term and indexes of the node that served the replicated state.
+	Term         uint64 `protobuf:"varint,4,opt,name=term,proto3" json:"term,omitempty"`
+	CommitIndex  uint64 `protobuf:"varint,5,opt,name=commit_index,json=commitIndex,proto3" json:"commit_index,omitempty"`
+	AppliedIndex uint64 `protobuf:"varint,6,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	// The replicated cluster settings, sorted by key.
+	Settings []*Setting `protobuf:"bytes,7,rep,name=settings,proto3" json:"settings,omitempty"`
+	// The node whose replica served settings and indexes (the leader for a
+	// consistent read).
+	ServedBy string `protobuf:"bytes,8,opt,name=served_by,json=servedBy,proto3" json:"served_by,omitempty"`
+	// Whether the leader verified its leadership for this read.
+	Consistent bool `protobuf:"varint,9,opt,name=consistent,proto3" json:"consistent,omitempty"`
+	// The Raft configuration: servers and whether they vote.
+	RaftServers   []*RaftServer `protobuf:"bytes,10,rep,name=raft_servers,json=raftServers,proto3" json:"raft_servers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetClusterStateResponse) Reset() {
 	*x = GetClusterStateResponse{}
-	mi := &file_gamesa_v1_cluster_proto_msgTypes[3]
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -282,7 +431,7 @@ func (x *GetClusterStateResponse) String() string {
 func (*GetClusterStateResponse) ProtoMessage() {}
 
 func (x *GetClusterStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gamesa_v1_cluster_proto_msgTypes[3]
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -295,7 +444,7 @@ func (x *GetClusterStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterStateResponse.ProtoReflect.Descriptor instead.
 func (*GetClusterStateResponse) Descriptor() ([]byte, []int) {
-	return file_gamesa_v1_cluster_proto_rawDescGZIP(), []int{3}
+	return file_gamesa_v1_cluster_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetClusterStateResponse) GetSelfId() string {
@@ -319,35 +468,744 @@ func (x *GetClusterStateResponse) GetMembers() []*Member {
 	return nil
 }
 
+func (x *GetClusterStateResponse) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+func (x *GetClusterStateResponse) GetCommitIndex() uint64 {
+	if x != nil {
+		return x.CommitIndex
+	}
+	return 0
+}
+
+func (x *GetClusterStateResponse) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
+func (x *GetClusterStateResponse) GetSettings() []*Setting {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+func (x *GetClusterStateResponse) GetServedBy() string {
+	if x != nil {
+		return x.ServedBy
+	}
+	return ""
+}
+
+func (x *GetClusterStateResponse) GetConsistent() bool {
+	if x != nil {
+		return x.Consistent
+	}
+	return false
+}
+
+func (x *GetClusterStateResponse) GetRaftServers() []*RaftServer {
+	if x != nil {
+		return x.RaftServers
+	}
+	return nil
+}
+
+// WatchClusterStateRequest sets the longest gap between two updates.
+type WatchClusterStateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Default 1s; at least 100ms.
+	Interval      *durationpb.Duration `protobuf:"bytes,1,opt,name=interval,proto3" json:"interval,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchClusterStateRequest) Reset() {
+	*x = WatchClusterStateRequest{}
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchClusterStateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchClusterStateRequest) ProtoMessage() {}
+
+func (x *WatchClusterStateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchClusterStateRequest.ProtoReflect.Descriptor instead.
+func (*WatchClusterStateRequest) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_cluster_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *WatchClusterStateRequest) GetInterval() *durationpb.Duration {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
+}
+
+// WatchClusterStateResponse is one update of the watched view.
+type WatchClusterStateResponse struct {
+	state         protoimpl.MessageState   `protogen:"open.v1"`
+	State         *GetClusterStateResponse `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchClusterStateResponse) Reset() {
+	*x = WatchClusterStateResponse{}
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchClusterStateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchClusterStateResponse) ProtoMessage() {}
+
+func (x *WatchClusterStateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchClusterStateResponse.ProtoReflect.Descriptor instead.
+func (*WatchClusterStateResponse) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_cluster_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *WatchClusterStateResponse) GetState() *GetClusterStateResponse {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
+// JoinRequest names gossip addresses (host:port) of members to join.
+type JoinRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Addresses     []string               `protobuf:"bytes,1,rep,name=addresses,proto3" json:"addresses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinRequest) Reset() {
+	*x = JoinRequest{}
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinRequest) ProtoMessage() {}
+
+func (x *JoinRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
+func (*JoinRequest) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_cluster_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *JoinRequest) GetAddresses() []string {
+	if x != nil {
+		return x.Addresses
+	}
+	return nil
+}
+
+// JoinResponse says how many of them answered.
+type JoinResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Joined        uint32                 `protobuf:"varint,1,opt,name=joined,proto3" json:"joined,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinResponse) Reset() {
+	*x = JoinResponse{}
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinResponse) ProtoMessage() {}
+
+func (x *JoinResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
+func (*JoinResponse) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_cluster_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *JoinResponse) GetJoined() uint32 {
+	if x != nil {
+		return x.Joined
+	}
+	return 0
+}
+
+// LeaveRequest has no parameters.
+type LeaveRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaveRequest) Reset() {
+	*x = LeaveRequest{}
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaveRequest) ProtoMessage() {}
+
+func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
+func (*LeaveRequest) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_cluster_proto_rawDescGZIP(), []int{9}
+}
+
+// LeaveResponse has no fields.
+type LeaveResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaveResponse) Reset() {
+	*x = LeaveResponse{}
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaveResponse) ProtoMessage() {}
+
+func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
+func (*LeaveResponse) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_cluster_proto_rawDescGZIP(), []int{10}
+}
+
+// TransferLeadershipRequest names the server to hand over to.
+type TransferLeadershipRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The target server's id; empty lets Raft pick the most up-to-date one.
+	TargetId      string `protobuf:"bytes,1,opt,name=target_id,json=targetId,proto3" json:"target_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferLeadershipRequest) Reset() {
+	*x = TransferLeadershipRequest{}
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferLeadershipRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferLeadershipRequest) ProtoMessage() {}
+
+func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
+func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_cluster_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *TransferLeadershipRequest) GetTargetId() string {
+	if x != nil {
+		return x.TargetId
+	}
+	return ""
+}
+
+// TransferLeadershipResponse names the new leader.
+type TransferLeadershipResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LeaderId      string                 `protobuf:"bytes,1,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferLeadershipResponse) Reset() {
+	*x = TransferLeadershipResponse{}
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferLeadershipResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferLeadershipResponse) ProtoMessage() {}
+
+func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
+func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_cluster_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *TransferLeadershipResponse) GetLeaderId() string {
+	if x != nil {
+		return x.LeaderId
+	}
+	return ""
+}
+
+// SetSettingRequest writes key = value.
+type SetSettingRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	// When non-zero, the write succeeds only if the setting's version is
+	// still this (compare-and-set); a new key has version 0.
+	ExpectedVersion uint64 `protobuf:"varint,3,opt,name=expected_version,json=expectedVersion,proto3" json:"expected_version,omitempty"`
+	// Makes a retried write apply once: reuse it when retrying an attempt
+	// whose outcome is unknown. Empty: the node picks one per call.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSettingRequest) Reset() {
+	*x = SetSettingRequest{}
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSettingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSettingRequest) ProtoMessage() {}
+
+func (x *SetSettingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSettingRequest.ProtoReflect.Descriptor instead.
+func (*SetSettingRequest) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_cluster_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SetSettingRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *SetSettingRequest) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *SetSettingRequest) GetExpectedVersion() uint64 {
+	if x != nil {
+		return x.ExpectedVersion
+	}
+	return 0
+}
+
+func (x *SetSettingRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+// SetSettingResponse is the setting as written.
+type SetSettingResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Setting *Setting               `protobuf:"bytes,1,opt,name=setting,proto3" json:"setting,omitempty"`
+	// The Raft log index of the write.
+	Index uint64 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	// Whether request_id had already been applied (this is its result).
+	Duplicate     bool `protobuf:"varint,3,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSettingResponse) Reset() {
+	*x = SetSettingResponse{}
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSettingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSettingResponse) ProtoMessage() {}
+
+func (x *SetSettingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSettingResponse.ProtoReflect.Descriptor instead.
+func (*SetSettingResponse) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_cluster_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SetSettingResponse) GetSetting() *Setting {
+	if x != nil {
+		return x.Setting
+	}
+	return nil
+}
+
+func (x *SetSettingResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *SetSettingResponse) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
+}
+
+// DeleteSettingRequest removes key.
+type DeleteSettingRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Key             string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	ExpectedVersion uint64                 `protobuf:"varint,2,opt,name=expected_version,json=expectedVersion,proto3" json:"expected_version,omitempty"`
+	RequestId       string                 `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *DeleteSettingRequest) Reset() {
+	*x = DeleteSettingRequest{}
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSettingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSettingRequest) ProtoMessage() {}
+
+func (x *DeleteSettingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSettingRequest.ProtoReflect.Descriptor instead.
+func (*DeleteSettingRequest) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_cluster_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *DeleteSettingRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *DeleteSettingRequest) GetExpectedVersion() uint64 {
+	if x != nil {
+		return x.ExpectedVersion
+	}
+	return 0
+}
+
+func (x *DeleteSettingRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+// DeleteSettingResponse reports the write.
+type DeleteSettingResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Duplicate     bool                   `protobuf:"varint,2,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteSettingResponse) Reset() {
+	*x = DeleteSettingResponse{}
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSettingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSettingResponse) ProtoMessage() {}
+
+func (x *DeleteSettingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_cluster_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSettingResponse.ProtoReflect.Descriptor instead.
+func (*DeleteSettingResponse) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_cluster_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *DeleteSettingResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *DeleteSettingResponse) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
+}
+
 var File_gamesa_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_gamesa_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x17gamesa/v1/cluster.proto\x12\tgamesa.v1\x1a\x14gamesa/v1/node.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcc\x01\n" +
+	"\x17gamesa/v1/cluster.proto\x12\tgamesa.v1\x1a\x19gamesa/v1/consensus.proto\x1a\x16gamesa/v1/gossip.proto\x1a\x14gamesa/v1/node.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xba\x03\n" +
 	"\x06Member\x12'\n" +
 	"\x04info\x18\x01 \x01(\v2\x13.gamesa.v1.NodeInfoR\x04info\x12,\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x16.gamesa.v1.MemberStateR\x05state\x127\n" +
 	"\tlast_seen\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x122\n" +
-	"\asummary\x18\x04 \x01(\v2\x18.gamesa.v1.MemberSummaryR\asummary\"\xd0\x01\n" +
+	"\asummary\x18\x04 \x01(\v2\x18.gamesa.v1.MemberSummaryR\asummary\x12'\n" +
+	"\x04role\x18\x05 \x01(\x0e2\x13.gamesa.v1.NodeRoleR\x04role\x12%\n" +
+	"\x0egossip_address\x18\x06 \x01(\tR\rgossipAddress\x12)\n" +
+	"\x06digest\x18\a \x01(\v2\x11.gamesa.v1.DigestR\x06digest\x12\x14\n" +
+	"\x05stale\x18\b \x01(\bR\x05stale\x128\n" +
+	"\n" +
+	"digest_age\x18\t \x01(\v2\x19.google.protobuf.DurationR\tdigestAge\x12!\n" +
+	"\fraft_address\x18\n" +
+	" \x01(\tR\vraftAddress\"\xd0\x01\n" +
 	"\rMemberSummary\x126\n" +
 	"\x17cpu_utilization_percent\x18\x01 \x01(\x01R\x15cpuUtilizationPercent\x12.\n" +
 	"\x13memory_used_percent\x18\x02 \x01(\x01R\x11memoryUsedPercent\x126\n" +
 	"\x17max_temperature_celsius\x18\x03 \x01(\x01R\x15maxTemperatureCelsius\x12\x1f\n" +
 	"\vpower_watts\x18\x04 \x01(\x01R\n" +
-	"powerWatts\"\x18\n" +
-	"\x16GetClusterStateRequest\"|\n" +
+	"powerWatts\"d\n" +
+	"\n" +
+	"RaftServer\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x14\n" +
+	"\x05voter\x18\x03 \x01(\bR\x05voter\x12\x16\n" +
+	"\x06leader\x18\x04 \x01(\bR\x06leader\".\n" +
+	"\x16GetClusterStateRequest\x12\x14\n" +
+	"\x05stale\x18\x01 \x01(\bR\x05stale\"\xff\x02\n" +
 	"\x17GetClusterStateResponse\x12\x17\n" +
 	"\aself_id\x18\x01 \x01(\tR\x06selfId\x12\x1b\n" +
 	"\tleader_id\x18\x02 \x01(\tR\bleaderId\x12+\n" +
-	"\amembers\x18\x03 \x03(\v2\x11.gamesa.v1.MemberR\amembers*\x8b\x01\n" +
+	"\amembers\x18\x03 \x03(\v2\x11.gamesa.v1.MemberR\amembers\x12\x12\n" +
+	"\x04term\x18\x04 \x01(\x04R\x04term\x12!\n" +
+	"\fcommit_index\x18\x05 \x01(\x04R\vcommitIndex\x12#\n" +
+	"\rapplied_index\x18\x06 \x01(\x04R\fappliedIndex\x12.\n" +
+	"\bsettings\x18\a \x03(\v2\x12.gamesa.v1.SettingR\bsettings\x12\x1b\n" +
+	"\tserved_by\x18\b \x01(\tR\bservedBy\x12\x1e\n" +
+	"\n" +
+	"consistent\x18\t \x01(\bR\n" +
+	"consistent\x128\n" +
+	"\fraft_servers\x18\n" +
+	" \x03(\v2\x15.gamesa.v1.RaftServerR\vraftServers\"Q\n" +
+	"\x18WatchClusterStateRequest\x125\n" +
+	"\binterval\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\binterval\"U\n" +
+	"\x19WatchClusterStateResponse\x128\n" +
+	"\x05state\x18\x01 \x01(\v2\".gamesa.v1.GetClusterStateResponseR\x05state\"+\n" +
+	"\vJoinRequest\x12\x1c\n" +
+	"\taddresses\x18\x01 \x03(\tR\taddresses\"&\n" +
+	"\fJoinResponse\x12\x16\n" +
+	"\x06joined\x18\x01 \x01(\rR\x06joined\"\x0e\n" +
+	"\fLeaveRequest\"\x0f\n" +
+	"\rLeaveResponse\"8\n" +
+	"\x19TransferLeadershipRequest\x12\x1b\n" +
+	"\ttarget_id\x18\x01 \x01(\tR\btargetId\"9\n" +
+	"\x1aTransferLeadershipResponse\x12\x1b\n" +
+	"\tleader_id\x18\x01 \x01(\tR\bleaderId\"\x85\x01\n" +
+	"\x11SetSettingRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\x12)\n" +
+	"\x10expected_version\x18\x03 \x01(\x04R\x0fexpectedVersion\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"v\n" +
+	"\x12SetSettingResponse\x12,\n" +
+	"\asetting\x18\x01 \x01(\v2\x12.gamesa.v1.SettingR\asetting\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x1c\n" +
+	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"r\n" +
+	"\x14DeleteSettingRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
+	"\x10expected_version\x18\x02 \x01(\x04R\x0fexpectedVersion\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"K\n" +
+	"\x15DeleteSettingResponse\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1c\n" +
+	"\tduplicate\x18\x02 \x01(\bR\tduplicate*\x8b\x01\n" +
 	"\vMemberState\x12\x1c\n" +
 	"\x18MEMBER_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12MEMBER_STATE_ALIVE\x10\x01\x12\x18\n" +
 	"\x14MEMBER_STATE_SUSPECT\x10\x02\x12\x15\n" +
 	"\x11MEMBER_STATE_DEAD\x10\x03\x12\x15\n" +
-	"\x11MEMBER_STATE_LEFT\x10\x042j\n" +
+	"\x11MEMBER_STATE_LEFT\x10\x042\xc3\x04\n" +
 	"\x0eClusterService\x12X\n" +
-	"\x0fGetClusterState\x12!.gamesa.v1.GetClusterStateRequest\x1a\".gamesa.v1.GetClusterStateResponseB9Z7github.com/krystalstack/gamesa/proto/gamesa/v1;gamesav1b\x06proto3"
+	"\x0fGetClusterState\x12!.gamesa.v1.GetClusterStateRequest\x1a\".gamesa.v1.GetClusterStateResponse\x12`\n" +
+	"\x11WatchClusterState\x12#.gamesa.v1.WatchClusterStateRequest\x1a$.gamesa.v1.WatchClusterStateResponse0\x01\x127\n" +
+	"\x04Join\x12\x16.gamesa.v1.JoinRequest\x1a\x17.gamesa.v1.JoinResponse\x12:\n" +
+	"\x05Leave\x12\x17.gamesa.v1.LeaveRequest\x1a\x18.gamesa.v1.LeaveResponse\x12a\n" +
+	"\x12TransferLeadership\x12$.gamesa.v1.TransferLeadershipRequest\x1a%.gamesa.v1.TransferLeadershipResponse\x12I\n" +
+	"\n" +
+	"SetSetting\x12\x1c.gamesa.v1.SetSettingRequest\x1a\x1d.gamesa.v1.SetSettingResponse\x12R\n" +
+	"\rDeleteSetting\x12\x1f.gamesa.v1.DeleteSettingRequest\x1a .gamesa.v1.DeleteSettingResponseB9Z7github.com/krystalstack/gamesa/proto/gamesa/v1;gamesav1b\x06proto3"
 
 var (
 	file_gamesa_v1_cluster_proto_rawDescOnce sync.Once
@@ -362,29 +1220,66 @@ func file_gamesa_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_gamesa_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_gamesa_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_gamesa_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_gamesa_v1_cluster_proto_goTypes = []any{
-	(MemberState)(0),                // 0: gamesa.v1.MemberState
-	(*Member)(nil),                  // 1: gamesa.v1.Member
-	(*MemberSummary)(nil),           // 2: gamesa.v1.MemberSummary
-	(*GetClusterStateRequest)(nil),  // 3: gamesa.v1.GetClusterStateRequest
-	(*GetClusterStateResponse)(nil), // 4: gamesa.v1.GetClusterStateResponse
-	(*NodeInfo)(nil),                // 5: gamesa.v1.NodeInfo
-	(*timestamppb.Timestamp)(nil),   // 6: google.protobuf.Timestamp
+	(MemberState)(0),                   // 0: gamesa.v1.MemberState
+	(*Member)(nil),                     // 1: gamesa.v1.Member
+	(*MemberSummary)(nil),              // 2: gamesa.v1.MemberSummary
+	(*RaftServer)(nil),                 // 3: gamesa.v1.RaftServer
+	(*GetClusterStateRequest)(nil),     // 4: gamesa.v1.GetClusterStateRequest
+	(*GetClusterStateResponse)(nil),    // 5: gamesa.v1.GetClusterStateResponse
+	(*WatchClusterStateRequest)(nil),   // 6: gamesa.v1.WatchClusterStateRequest
+	(*WatchClusterStateResponse)(nil),  // 7: gamesa.v1.WatchClusterStateResponse
+	(*JoinRequest)(nil),                // 8: gamesa.v1.JoinRequest
+	(*JoinResponse)(nil),               // 9: gamesa.v1.JoinResponse
+	(*LeaveRequest)(nil),               // 10: gamesa.v1.LeaveRequest
+	(*LeaveResponse)(nil),              // 11: gamesa.v1.LeaveResponse
+	(*TransferLeadershipRequest)(nil),  // 12: gamesa.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil), // 13: gamesa.v1.TransferLeadershipResponse
+	(*SetSettingRequest)(nil),          // 14: gamesa.v1.SetSettingRequest
+	(*SetSettingResponse)(nil),         // 15: gamesa.v1.SetSettingResponse
+	(*DeleteSettingRequest)(nil),       // 16: gamesa.v1.DeleteSettingRequest
+	(*DeleteSettingResponse)(nil),      // 17: gamesa.v1.DeleteSettingResponse
+	(*NodeInfo)(nil),                   // 18: gamesa.v1.NodeInfo
+	(*timestamppb.Timestamp)(nil),      // 19: google.protobuf.Timestamp
+	(NodeRole)(0),                      // 20: gamesa.v1.NodeRole
+	(*Digest)(nil),                     // 21: gamesa.v1.Digest
+	(*durationpb.Duration)(nil),        // 22: google.protobuf.Duration
+	(*Setting)(nil),                    // 23: gamesa.v1.Setting
 }
 var file_gamesa_v1_cluster_proto_depIdxs = []int32{
-	5, // 0: gamesa.v1.Member.info:type_name -> gamesa.v1.NodeInfo
-	0, // 1: gamesa.v1.Member.state:type_name -> gamesa.v1.MemberState
-	6, // 2: gamesa.v1.Member.last_seen:type_name -> google.protobuf.Timestamp
-	2, // 3: gamesa.v1.Member.summary:type_name -> gamesa.v1.MemberSummary
-	1, // 4: gamesa.v1.GetClusterStateResponse.members:type_name -> gamesa.v1.Member
-	3, // 5: gamesa.v1.ClusterService.GetClusterState:input_type -> gamesa.v1.GetClusterStateRequest
-	4, // 6: gamesa.v1.ClusterService.GetClusterState:output_type -> gamesa.v1.GetClusterStateResponse
-	6, // [6:7] is the sub-list for method output_type
-	5, // [5:6] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	18, // 0: gamesa.v1.Member.info:type_name -> gamesa.v1.NodeInfo
+	0,  // 1: gamesa.v1.Member.state:type_name -> gamesa.v1.MemberState
+	19, // 2: gamesa.v1.Member.last_seen:type_name -> google.protobuf.Timestamp
+	2,  // 3: gamesa.v1.Member.summary:type_name -> gamesa.v1.MemberSummary
+	20, // 4: gamesa.v1.Member.role:type_name -> gamesa.v1.NodeRole
+	21, // 5: gamesa.v1.Member.digest:type_name -> gamesa.v1.Digest
+	22, // 6: gamesa.v1.Member.digest_age:type_name -> google.protobuf.Duration
+	1,  // 7: gamesa.v1.GetClusterStateResponse.members:type_name -> gamesa.v1.Member
+	23, // 8: gamesa.v1.GetClusterStateResponse.settings:type_name -> gamesa.v1.Setting
+	3,  // 9: gamesa.v1.GetClusterStateResponse.raft_servers:type_name -> gamesa.v1.RaftServer
+	22, // 10: gamesa.v1.WatchClusterStateRequest.interval:type_name -> google.protobuf.Duration
+	5,  // 11: gamesa.v1.WatchClusterStateResponse.state:type_name -> gamesa.v1.GetClusterStateResponse
+	23, // 12: gamesa.v1.SetSettingResponse.setting:type_name -> gamesa.v1.Setting
+	4,  // 13: gamesa.v1.ClusterService.GetClusterState:input_type -> gamesa.v1.GetClusterStateRequest
+	6,  // 14: gamesa.v1.ClusterService.WatchClusterState:input_type -> gamesa.v1.WatchClusterStateRequest
+	8,  // 15: gamesa.v1.ClusterService.Join:input_type -> gamesa.v1.JoinRequest
+	10, // 16: gamesa.v1.ClusterService.Leave:input_type -> gamesa.v1.LeaveRequest
+	12, // 17: gamesa.v1.ClusterService.TransferLeadership:input_type -> gamesa.v1.TransferLeadershipRequest
+	14, // 18: gamesa.v1.ClusterService.SetSetting:input_type -> gamesa.v1.SetSettingRequest
+	16, // 19: gamesa.v1.ClusterService.DeleteSetting:input_type -> gamesa.v1.DeleteSettingRequest
+	5,  // 20: gamesa.v1.ClusterService.GetClusterState:output_type -> gamesa.v1.GetClusterStateResponse
+	7,  // 21: gamesa.v1.ClusterService.WatchClusterState:output_type -> gamesa.v1.WatchClusterStateResponse
+	9,  // 22: gamesa.v1.ClusterService.Join:output_type -> gamesa.v1.JoinResponse
+	11, // 23: gamesa.v1.ClusterService.Leave:output_type -> gamesa.v1.LeaveResponse
+	13, // 24: gamesa.v1.ClusterService.TransferLeadership:output_type -> gamesa.v1.TransferLeadershipResponse
+	15, // 25: gamesa.v1.ClusterService.SetSetting:output_type -> gamesa.v1.SetSettingResponse
+	17, // 26: gamesa.v1.ClusterService.DeleteSetting:output_type -> gamesa.v1.DeleteSettingResponse
+	20, // [20:27] is the sub-list for method output_type
+	13, // [13:20] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_gamesa_v1_cluster_proto_init() }
@@ -392,6 +1287,8 @@ func file_gamesa_v1_cluster_proto_init() {
 	if File_gamesa_v1_cluster_proto != nil {
 		return
 	}
+	file_gamesa_v1_consensus_proto_init()
+	file_gamesa_v1_gossip_proto_init()
 	file_gamesa_v1_node_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -399,7 +1296,7 @@ func file_gamesa_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gamesa_v1_cluster_proto_rawDesc), len(file_gamesa_v1_cluster_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   4,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,17 +19,40 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ClusterService_GetClusterState_FullMethodName = "/gamesa.v1.ClusterService/GetClusterState"
+	ClusterService_GetClusterState_FullMethodName    = "/gamesa.v1.ClusterService/GetClusterState"
+	ClusterService_WatchClusterState_FullMethodName  = "/gamesa.v1.ClusterService/WatchClusterState"
+	ClusterService_Join_FullMethodName               = "/gamesa.v1.ClusterService/Join"
+	ClusterService_Leave_FullMethodName              = "/gamesa.v1.ClusterService/Leave"
+	ClusterService_TransferLeadership_FullMethodName = "/gamesa.v1.ClusterService/TransferLeadership"
+	ClusterService_SetSetting_FullMethodName         = "/gamesa.v1.ClusterService/SetSetting"
+	ClusterService_DeleteSetting_FullMethodName      = "/gamesa.v1.ClusterService/DeleteSetting"
 )
 
 // ClusterServiceClient is the client API for ClusterService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// ClusterService is the API of the cluster as one node sees it.
+// ClusterService is the API of the cluster as one node sees it. Any node
+// answers: writes are forwarded to the Raft leader, and reads are
+// leader-verified unless the caller asks for a stale (local) answer.
+// Mutating calls (Join, Leave, TransferLeadership, SetSetting,
+// DeleteSetting) need an admin token when the node checks tokens.
 type ClusterServiceClient interface {
-	// GetClusterState lists the members and who leads.
+	// GetClusterState lists the members, who leads, and the replicated state.
 	GetClusterState(ctx context.Context, in *GetClusterStateRequest, opts ...grpc.CallOption) (*GetClusterStateResponse, error)
+	// WatchClusterState streams this node's view of the cluster whenever it
+	// changes, and at least every interval.
+	WatchClusterState(ctx context.Context, in *WatchClusterStateRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchClusterStateResponse], error)
+	// Join asks this node to join the members at the given gossip addresses.
+	Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinResponse, error)
+	// Leave makes this node leave the cluster gracefully and stop.
+	Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.CallOption) (*LeaveResponse, error)
+	// TransferLeadership asks the leader to hand over to another server.
+	TransferLeadership(ctx context.Context, in *TransferLeadershipRequest, opts ...grpc.CallOption) (*TransferLeadershipResponse, error)
+	// SetSetting writes one replicated cluster setting.
+	SetSetting(ctx context.Context, in *SetSettingRequest, opts ...grpc.CallOption) (*SetSettingResponse, error)
+	// DeleteSetting removes one replicated cluster setting.
+	DeleteSetting(ctx context.Context, in *DeleteSettingRequest, opts ...grpc.CallOption) (*DeleteSettingResponse, error)
 }
 
 type clusterServiceClient struct {
@@ -50,14 +73,100 @@ func (c *clusterServiceClient) GetClusterState(ctx context.Context, in *GetClust
 	return out, nil
 }
 
+func (c *clusterServiceClient) WatchClusterState(ctx context.Context, in *WatchClusterStateRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchClusterStateResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ClusterService_ServiceDesc.Streams[0], ClusterService_WatchClusterState_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchClusterStateRequest, WatchClusterStateResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ClusterService_WatchClusterStateClient = grpc.ServerStreamingClient[WatchClusterStateResponse]
+
+func (c *clusterServiceClient) Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(JoinResponse)
+	err := c.cc.Invoke(ctx, ClusterService_Join_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clusterServiceClient) Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.CallOption) (*LeaveResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LeaveResponse)
+	err := c.cc.Invoke(ctx, ClusterService_Leave_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clusterServiceClient) TransferLeadership(ctx context.Context, in *TransferLeadershipRequest, opts ...grpc.CallOption) (*TransferLeadershipResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TransferLeadershipResponse)
+	err := c.cc.Invoke(ctx, ClusterService_TransferLeadership_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clusterServiceClient) SetSetting(ctx context.Context, in *SetSettingRequest, opts ...grpc.CallOption) (*SetSettingResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetSettingResponse)
+	err := c.cc.Invoke(ctx, ClusterService_SetSetting_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clusterServiceClient) DeleteSetting(ctx context.Context, in *DeleteSettingRequest, opts ...grpc.CallOption) (*DeleteSettingResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteSettingResponse)
+	err := c.cc.Invoke(ctx, ClusterService_DeleteSetting_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServiceServer is the server API for ClusterService service.
 // All implementations must embed UnimplementedClusterServiceServer
 // for forward compatibility.
 //
-// ClusterService is the API of the cluster as one node sees it.
+// ClusterService is the API of the cluster as one node sees it. Any node
+// answers: writes are forwarded to the Raft leader, and reads are
+// leader-verified unless the caller asks for a stale (local) answer.
+// Mutating calls (Join, Leave, TransferLeadership, SetSetting,
+// DeleteSetting) need an admin token when the node checks tokens.
 type ClusterServiceServer interface {
-	// GetClusterState lists the members and who leads.
+	// GetClusterState lists the members, who leads, and the replicated state.
 	GetClusterState(context.Context, *GetClusterStateRequest) (*GetClusterStateResponse, error)
+	// WatchClusterState streams this node's view of the cluster whenever it
+	// changes, and at least every interval.
+	WatchClusterState(*WatchClusterStateRequest, grpc.ServerStreamingServer[WatchClusterStateResponse]) error
+	// Join asks this node to join the members at the given gossip addresses.
+	Join(context.Context, *JoinRequest) (*JoinResponse, error)
+	// Leave makes this node leave the cluster gracefully and stop.
+	Leave(context.Context, *LeaveRequest) (*LeaveResponse, error)
+	// TransferLeadership asks the leader to hand over to another server.
+	TransferLeadership(context.Context, *TransferLeadershipRequest) (*TransferLeadershipResponse, error)
+	// SetSetting writes one replicated cluster setting.
+	SetSetting(context.Context, *SetSettingRequest) (*SetSettingResponse, error)
+	// DeleteSetting removes one replicated cluster setting.
+	DeleteSetting(context.Context, *DeleteSettingRequest) (*DeleteSettingResponse, error)
 	mustEmbedUnimplementedClusterServiceServer()
 }
 
@@ -70,6 +179,24 @@ type UnimplementedClusterServiceServer struct{}
 
 func (UnimplementedClusterServiceServer) GetClusterState(context.Context, *GetClusterStateRequest) (*GetClusterStateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetClusterState not implemented")
+}
+func (UnimplementedClusterServiceServer) WatchClusterState(*WatchClusterStateRequest, grpc.ServerStreamingServer[WatchClusterStateResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchClusterState not implemented")
+}
+func (UnimplementedClusterServiceServer) Join(context.Context, *JoinRequest) (*JoinResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Join not implemented")
+}
+func (UnimplementedClusterServiceServer) Leave(context.Context, *LeaveRequest) (*LeaveResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Leave not implemented")
+}
+func (UnimplementedClusterServiceServer) TransferLeadership(context.Context, *TransferLeadershipRequest) (*TransferLeadershipResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TransferLeadership not implemented")
+}
+func (UnimplementedClusterServiceServer) SetSetting(context.Context, *SetSettingRequest) (*SetSettingResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetSetting not implemented")
+}
+func (UnimplementedClusterServiceServer) DeleteSetting(context.Context, *DeleteSettingRequest) (*DeleteSettingResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteSetting not implemented")
 }
 func (UnimplementedClusterServiceServer) mustEmbedUnimplementedClusterServiceServer() {}
 func (UnimplementedClusterServiceServer) testEmbeddedByValue()                        {}
@@ -110,6 +237,107 @@ func _ClusterService_GetClusterState_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterService_WatchClusterState_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchClusterStateRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ClusterServiceServer).WatchClusterState(m, &grpc.GenericServerStream[WatchClusterStateRequest, WatchClusterStateResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ClusterService_WatchClusterStateServer = grpc.ServerStreamingServer[WatchClusterStateResponse]
+
+func _ClusterService_Join_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(JoinRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).Join(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_Join_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).Join(ctx, req.(*JoinRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClusterService_Leave_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LeaveRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).Leave(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_Leave_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).Leave(ctx, req.(*LeaveRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClusterService_TransferLeadership_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TransferLeadershipRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).TransferLeadership(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_TransferLeadership_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).TransferLeadership(ctx, req.(*TransferLeadershipRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClusterService_SetSetting_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetSettingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).SetSetting(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_SetSetting_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).SetSetting(ctx, req.(*SetSettingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClusterService_DeleteSetting_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteSettingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).DeleteSetting(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_DeleteSetting_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).DeleteSetting(ctx, req.(*DeleteSettingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClusterService_ServiceDesc is the grpc.ServiceDesc for ClusterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -121,7 +349,33 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "GetClusterState",
 			Handler:    _ClusterService_GetClusterState_Handler,
 		},
+		{
+			MethodName: "Join",
+			Handler:    _ClusterService_Join_Handler,
+		},
+		{
+			MethodName: "Leave",
+			Handler:    _ClusterService_Leave_Handler,
+		},
+		{
+			MethodName: "TransferLeadership",
+			Handler:    _ClusterService_TransferLeadership_Handler,
+		},
+		{
+			MethodName: "SetSetting",
+			Handler:    _ClusterService_SetSetting_Handler,
+		},
+		{
+			MethodName: "DeleteSetting",
+			Handler:    _ClusterService_DeleteSetting_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchClusterState",
+			Handler:       _ClusterService_WatchClusterState_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "gamesa/v1/cluster.proto",
 }
