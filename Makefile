@@ -84,3 +84,31 @@ fuzz:
 
 clean:
 	rm -rf bin bench.txt
+
+## dashboard
+# The web dashboard's front end (node/dashboard/web: ES modules, uPlot, esbuild,
+# pinned by package-lock.json) is bundled into node/dashboard/dist, which the
+# binary embeds. Building it needs npm and the npm registry; `go build` alone
+# still works and serves a page that says to run `make dashboard`.
+DASH_WEB := node/dashboard/web
+DASH_SRC := $(DASH_WEB)/package.json $(DASH_WEB)/package-lock.json $(DASH_WEB)/build.mjs $(wildcard $(DASH_WEB)/src/*)
+
+.PHONY: dashboard dashboard-test dashboard-clean
+
+## dashboard: bundle the dashboard's front end (npm ci + esbuild) into node/dashboard/dist
+dashboard: node/dashboard/dist/app.js
+
+node/dashboard/dist/app.js: $(DASH_SRC)
+	cd $(DASH_WEB) && npm ci --no-audit --no-fund && npm run build
+
+## dashboard-test: the front end's unit tests (node --test; the browser test is Go, in make test)
+dashboard-test:
+	cd $(DASH_WEB) && npm test
+
+dashboard-clean:
+	rm -rf node/dashboard/dist/app.js node/dashboard/dist/app.css $(DASH_WEB)/node_modules
+
+# The binary embeds the bundle and the browser test loads it: build it first.
+build test: dashboard
+test: dashboard-test
+clean: dashboard-clean

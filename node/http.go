@@ -3,7 +3,6 @@ package node
 import (
 	"encoding/json"
 	"fmt"
-	"html/template"
 	"net/http"
 	"net/http/pprof"
 	"time"
@@ -16,7 +15,7 @@ import (
 //
 //	/healthz            200 while samples are fresh, 503 otherwise (JSON body)
 //	/metrics            Prometheus text format
-//	/gamesa             the dashboard (a summary page until the dashboard issue)
+//	/gamesa             the live dashboard (node/dashboard) and its APIs under /gamesa/
 //	/gamesa/api/sample  the latest sample as JSON (protojson)
 //	/debug/pprof/       Go's profiler, only with http.pprof
 func (n *Node) httpHandler() http.Handler {
@@ -27,7 +26,9 @@ func (n *Node) httpHandler() http.Handler {
 		ErrorHandling: promhttp.ContinueOnError,
 	}))
 	mux.HandleFunc("GET /gamesa/api/sample", n.serveSample)
-	mux.HandleFunc("GET /gamesa", n.serveDashboard)
+	dash := n.dashboardHandler()
+	mux.Handle("/gamesa", dash)
+	mux.Handle("/gamesa/", dash)
 	if n.cfg.HTTP.Pprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
@@ -81,35 +82,4 @@ func (n *Node) serveSample(w http.ResponseWriter, _ *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(b) // as above
-}
-
-var dashboardTmpl = template.Must(template.New("dash").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta http-equiv="refresh" content="{{.Refresh}}">
-<title>GAMESA · {{.Info.NodeId}}</title>
-<style>body{font:14px system-ui,sans-serif;margin:2rem;max-width:60rem}table{border-collapse:collapse}td,th{padding:.2rem .8rem;text-align:left;border-bottom:1px solid #8884}@media(prefers-color-scheme:dark){body{background:#111;color:#ddd}}</style>
-</head><body>
-<h1>GAMESA node {{.Info.NodeId}}</h1>
-<p>{{.Info.Hostname}} · {{.Info.CpuModel}} · {{.Info.CpuCount}} cores · source {{.Info.Source}} · mode {{.Info.Mode}} · version {{.Info.Version}}</p>
-{{with .Sample}}<table>
-<tr><th>CPU</th><td>{{printf "%.1f" .GetCpu.GetUtilizationPercent}} %</td></tr>
-<tr><th>Load</th><td>{{printf "%.2f %.2f %.2f" .GetLoad.GetLoad1 .GetLoad.GetLoad5 .GetLoad.GetLoad15}}</td></tr>
-<tr><th>Memory used</th><td>{{printf "%.1f" .GetMemory.GetUsedPercent}} %</td></tr>
-<tr><th>Power</th><td>{{printf "%.1f" .GetPower.GetTotalWatts}} W</td></tr>
-{{range .GetThermal}}<tr><th>{{.GetName}}</th><td>{{printf "%.1f" .GetTemperatureCelsius}} °C</td></tr>{{end}}
-{{range .GetCollectors}}<tr><th>collector {{.GetName}}</th><td>{{.GetState}} {{.GetMessage}}</td></tr>{{end}}
-</table>{{end}}
-<p>The live dashboard arrives with its own issue. Meanwhile: <a href="/metrics">/metrics</a> · <a href="/gamesa/api/sample">latest sample (JSON)</a> · <a href="/healthz">/healthz</a></p>
-</body></html>`))
-
-func (n *Node) serveDashboard(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	refresh := max(int(n.cfg.Tick.Seconds()), 1)
-	if err := dashboardTmpl.Execute(w, struct {
-		Info    any
-		Sample  any
-		Refresh int
-	}{n.info, n.latest.Load(), refresh}); err != nil {
-		n.log.Debug("dashboard page", "err", err)
-	}
 }

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/krystalstack/gamesa/node/auth"
+	"github.com/krystalstack/gamesa/node/dashboard"
 	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
 	"github.com/krystalstack/gamesa/telemetry"
 	"github.com/krystalstack/gamesa/telemetry/history"
@@ -55,6 +56,7 @@ type Node struct {
 	health    *health.Server
 	cluster   *cluster
 	act       *actuation
+	dash      *dashboard.Handler // nil until the HTTP handler is built
 	authz     *auth.Authorizer
 
 	grpcAddr, httpAddr atomic.Pointer[net.TCPAddr]
@@ -197,6 +199,13 @@ func (n *Node) Run(ctx context.Context) (err error) {
 
 	gs := n.newGRPCServer(tlsc.server)
 	hs := &http.Server{Handler: n.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	// Shutdown does not end hijacked connections: live dashboard pages
+	// would keep their subscriptions past Run otherwise.
+	hs.RegisterOnShutdown(func() {
+		if n.dash != nil {
+			n.dash.Close()
+		}
+	})
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return n.loop(gctx) })
