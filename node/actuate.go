@@ -176,6 +176,9 @@ func (a *actuation) step(ctx context.Context, s *gamesav1.Sample, now time.Time)
 	}
 	a.lastStep = now
 	if a.hands == nil {
+		// Blocked before the actuators could even open: say so where
+		// gamesa plan looks.
+		a.last = &gamesav1.GetPlanResponse{Mode: a.modeName(), EvaluatedAt: timestamppb.New(now), Notes: []string{"blocked: " + a.blocked}}
 		return
 	}
 	inv, err := a.hands.Inventory(ctx)
@@ -195,10 +198,7 @@ func (a *actuation) step(ctx context.Context, s *gamesav1.Sample, now time.Time)
 	}
 	plan, notes := a.modes.PlanFor(a.decision.Mode, host, now)
 	plan = power.Merge(plan, a.capCtl.Step(power.MeasuredWatts(s), a.capWatts, dt, host))
-	mode := "observe"
-	if a.enforce {
-		mode = "enforce"
-	}
+	mode := a.modeName()
 	if a.blocked != "" {
 		notes = append(notes, "blocked: "+a.blocked)
 	}
@@ -207,6 +207,13 @@ func (a *actuation) step(ctx context.Context, s *gamesav1.Sample, now time.Time)
 		results = a.hands.apply(ctx, plan, a.enforce)
 	}
 	a.last = &gamesav1.GetPlanResponse{Plan: plan, Results: results, Mode: mode, EvaluatedAt: timestamppb.New(now), Notes: notes}
+}
+
+func (a *actuation) modeName() string {
+	if a.enforce {
+		return "enforce"
+	}
+	return "observe"
 }
 
 func (a *actuation) logOnce(what string, err error) {
