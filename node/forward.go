@@ -112,6 +112,20 @@ func (f *forwarder) outgoing(ctx context.Context) (context.Context, error) {
 	return metadata.NewOutgoingContext(ctx, out), nil
 }
 
+// to prepares a forwarded call to addr: the outgoing context (see
+// outgoing) and a client of the node there.
+func (f *forwarder) to(ctx context.Context, addr string) (context.Context, gamesav1.ClusterServiceClient, error) {
+	fctx, err := f.outgoing(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := f.client(addr)
+	if err != nil {
+		return nil, nil, status.Error(codes.Internal, err.Error())
+	}
+	return fctx, cl, nil
+}
+
 // target names where to send a request this node cannot serve: the leader
 // when this server knows it; for a client, any alive server (which
 // forwards on to its leader). Empty while no such node is known.
@@ -167,13 +181,9 @@ func (c *cluster) write(ctx context.Context, cmd *gamesav1.Command, forward func
 				return nil, status.Errorf(codes.Internal, "applying: %v", err)
 			}
 		} else if _, addr := c.target(); addr != "" {
-			fctx, err := c.fwd.outgoing(ctx)
+			fctx, cl, err := c.fwd.to(ctx, addr)
 			if err != nil {
 				return nil, err
-			}
-			cl, err := c.fwd.client(addr)
-			if err != nil {
-				return nil, status.Error(codes.Internal, err.Error())
 			}
 			err = forward(fctx, cl)
 			if code := status.Code(err); code != codes.Unavailable {

@@ -72,13 +72,9 @@ func (s *clusterService) forwardRead(ctx context.Context, req *gamesav1.GetClust
 	defer cancel()
 	for attempt := 0; ; attempt++ {
 		if _, addr := c.target(); addr != "" {
-			fctx, err := c.fwd.outgoing(ctx)
+			fctx, cl, err := c.fwd.to(ctx, addr)
 			if err != nil {
 				return nil, err
-			}
-			cl, err := c.fwd.client(addr)
-			if err != nil {
-				return nil, status.Error(codes.Internal, err.Error())
 			}
 			resp, err := cl.GetClusterState(fctx, req)
 			if status.Code(err) != codes.Unavailable {
@@ -163,13 +159,9 @@ func (s *clusterService) TransferLeadership(ctx context.Context, req *gamesav1.T
 	if addr == "" {
 		return nil, status.Error(codes.Unavailable, "no leader known")
 	}
-	fctx, err := c.fwd.outgoing(ctx)
+	fctx, cl, err := c.fwd.to(ctx, addr)
 	if err != nil {
 		return nil, err
-	}
-	cl, err := c.fwd.client(addr)
-	if err != nil {
-		return nil, status.Error(codes.Internal, err.Error())
 	}
 	return cl.TransferLeadership(fctx, req)
 }

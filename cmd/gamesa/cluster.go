@@ -23,6 +23,24 @@ func clusterCall(cmd *cobra.Command, cf *clientFlags, call func(c *client, cmd *
 	return call(c, cmd)
 }
 
+// showState asks for the cluster state and prints it with write, or as
+// JSON.
+func showState(cmd *cobra.Command, cf *clientFlags, stale bool, write func(io.Writer, *gamesav1.GetClusterStateResponse)) error {
+	return clusterCall(cmd, cf, func(c *client, cmd *cobra.Command) error {
+		ctx, cancel := cf.callCtx(cmd.Context())
+		defer cancel()
+		st, err := c.cluster.GetClusterState(ctx, &gamesav1.GetClusterStateRequest{Stale: stale})
+		if err != nil {
+			return fmt.Errorf("GetClusterState from %s: %w", cf.addr, err)
+		}
+		if cf.output == "json" {
+			return printJSON(cmd.OutOrStdout(), st)
+		}
+		write(cmd.OutOrStdout(), st)
+		return nil
+	})
+}
+
 func newMembersCmd(cf *clientFlags) *cobra.Command {
 	var stale bool
 	cmd := &cobra.Command{
@@ -34,19 +52,7 @@ its latest telemetry digest. By default the answer comes from the Raft leader
 the cluster has no leader.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return clusterCall(cmd, cf, func(c *client, cmd *cobra.Command) error {
-				ctx, cancel := cf.callCtx(cmd.Context())
-				defer cancel()
-				st, err := c.cluster.GetClusterState(ctx, &gamesav1.GetClusterStateRequest{Stale: stale})
-				if err != nil {
-					return fmt.Errorf("GetClusterState from %s: %w", cf.addr, err)
-				}
-				if cf.output == "json" {
-					return printJSON(cmd.OutOrStdout(), st)
-				}
-				writeMembers(cmd.OutOrStdout(), st)
-				return nil
-			})
+			return showState(cmd, cf, stale, writeMembers)
 		},
 	}
 	cmd.Flags().BoolVar(&stale, "stale", false, "answer from the node's own view, without asking the leader")
@@ -98,19 +104,7 @@ func newClusterCmd(cf *clientFlags) *cobra.Command {
 		Short: "Show the cluster: leader, Raft servers and replicated settings",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return clusterCall(cmd, cf, func(c *client, cmd *cobra.Command) error {
-				ctx, cancel := cf.callCtx(cmd.Context())
-				defer cancel()
-				st, err := c.cluster.GetClusterState(ctx, &gamesav1.GetClusterStateRequest{Stale: stale})
-				if err != nil {
-					return fmt.Errorf("GetClusterState from %s: %w", cf.addr, err)
-				}
-				if cf.output == "json" {
-					return printJSON(cmd.OutOrStdout(), st)
-				}
-				writeCluster(cmd.OutOrStdout(), st)
-				return nil
-			})
+			return showState(cmd, cf, stale, writeCluster)
 		},
 	}
 	cmd.Flags().BoolVar(&stale, "stale", false, "answer from the node's own replica, without asking the leader")
