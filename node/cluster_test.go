@@ -23,7 +23,7 @@ import (
 // (servers are also clients of each other) and tokens of both scopes.
 type secureCluster struct {
 	dir                  string
-	ca, server, cli      pki.Files
+	server, cli          pki.Files
 	tokensFile           string
 	adminToken, readOnly string
 }

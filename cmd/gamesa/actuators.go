@@ -138,7 +138,7 @@ until you choose: --from-journal restores what the readable part holds,
 				defer cancel()
 				res, err := c.act.Revert(ctx, &gamesav1.RevertRequest{FromJournal: fromJournal, DiscardJournal: discard})
 				if err != nil {
-					return fmt.Errorf("Revert via %s: %w", cf.addr, err)
+					return fmt.Errorf("revert via %s: %w", cf.addr, err)
 				}
 				if cf.output == "json" {
 					return printJSON(cmd.OutOrStdout(), res)

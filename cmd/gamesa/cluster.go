@@ -250,7 +250,7 @@ func newJoinCmd(cf *clientFlags) *cobra.Command {
 				defer cancel()
 				res, err := c.cluster.Join(ctx, &gamesav1.JoinRequest{Addresses: args})
 				if err != nil {
-					return fmt.Errorf("Join via %s: %w", cf.addr, err)
+					return fmt.Errorf("join via %s: %w", cf.addr, err)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "joined: %d of %d addresses answered\n", res.GetJoined(), len(args))
 				return nil
@@ -271,7 +271,7 @@ func newLeaveCmd(cf *clientFlags) *cobra.Command {
 				ctx, cancel := cf.callCtx(cmd.Context())
 				defer cancel()
 				if _, err := c.cluster.Leave(ctx, &gamesav1.LeaveRequest{}); err != nil {
-					return fmt.Errorf("Leave via %s: %w", cf.addr, err)
+					return fmt.Errorf("leave via %s: %w", cf.addr, err)
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), "leaving: the node announces its departure and stops")
 				return nil
