@@ -45,6 +45,7 @@ func newMetrics(n *Node) *metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.samples, m.sampleErrors, m.recordErrors, m.tickSeconds,
 		&sampleCollector{n: n},
+		&clusterCollector{n: n},
 	)
 	return m
 }

@@ -383,6 +383,8 @@ func TestHTTPEndpoints(t *testing.T) {
 		`gamesa_memory_bytes{kind="total"}`, `gamesa_cpu_core_utilization_ratio{core="0"}`,
 		`gamesa_temperature_celsius{`, `gamesa_collector_up{collector="sim",state="ok"} 1`,
 		"gamesa_samples_total", "go_goroutines", "process_resident_memory_bytes",
+		`gamesa_cluster_members{state="alive"} 1`, `gamesa_gossip_digests_total{outcome="published"}`,
+		"gamesa_raft_term", "gamesa_raft_applied_index",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
