@@ -1,0 +1,46 @@
+package coord_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/krystalstack/gamesa/optimizer/coord"
+)
+
+// busyDesktop is 300 processes: the game-voice-desktop scenario padded
+// with idle user and system processes and a browser with many tabs, as a
+// sample's process list on a busy desktop holds.
+func busyDesktop(b *testing.B) coord.Input {
+	in := loadScenario(b, "testdata/scenarios/game-voice-desktop.json")
+	for pid := int32(10000); len(in.Processes) < 300; pid++ {
+		p := coord.Process{PID: pid, PPID: 900, Name: fmt.Sprintf("svc-%d", pid), Cmdline: fmt.Sprintf("/usr/libexec/svc-%d --daemon --config /etc/svc/%d.conf", pid, pid), CPUPercent: float64(pid % 3)}
+		if pid%4 == 0 {
+			p.PPID, p.Name, p.Cmdline = 5000, "Isolated Web Co", "/usr/lib/firefox/firefox -contentproc -childID 7 -isForBrowser -prefsLen 31337 tab"
+		}
+		in.Processes = append(in.Processes, p)
+	}
+	return in
+}
+
+// BenchmarkPlan300 classifies 300 processes and plans one tick.
+func BenchmarkPlan300(b *testing.B) {
+	c := mustNew(b, nil)
+	in := busyDesktop(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		d := c.Plan(in)
+		if d.Scenario != coord.ScenarioGameVoice {
+			b.Fatalf("scenario %q", d.Scenario)
+		}
+	}
+}
+
+// BenchmarkClassify300 is the classification alone.
+func BenchmarkClassify300(b *testing.B) {
+	c := mustNew(b, nil)
+	in := busyDesktop(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Classify(in.Processes, nil)
+	}
+}
