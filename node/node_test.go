@@ -69,8 +69,8 @@ func startNode(t *testing.T, mutate func(*Config)) *testNode {
 	case <-n.Ready():
 	case err := <-tn.done:
 		t.Fatalf("Run ended before ready: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("node not ready within 10s")
+	case <-time.After(30 * time.Second): // generous: -race on a loaded 2-core machine
+		t.Fatal("node not ready within 30s")
 	}
 	tn.conn, err = grpc.NewClient(n.GRPCAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
