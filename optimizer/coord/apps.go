@@ -42,16 +42,13 @@ type Fallback interface {
 // skipped marks a process entry whose pid an earlier entry holds.
 const skipped = -3
 
-// appBuilder holds the per-process state of one grouping.
+// appBuilder is one grouping: the tick's processes and the scratch that
+// holds their state (parent, match, app), under the Coordinator's lock.
 type appBuilder struct {
 	c     *Coordinator
+	s     *scratch
 	procs []Process
-	index map[int32]int32 // pid → position in procs
-	class []Class
-	rule  []string
-	match []bool
-	app   []int32 // process → app; -1 unresolved, -2 being resolved, skipped
-	apps  []App
+	apps  []App // the result, sorted by root pid; the caller's to keep
 	regs  map[int32]Registration
 }
 
@@ -67,31 +64,16 @@ type appBuilder struct {
 // busy program started from a terminal must not become part of pid 1's
 // app, nor of the compositor's.
 func (c *Coordinator) Classify(procs []Process, regs []Registration) []App {
-	b := c.group(procs, regs)
-	return b.apps
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.group(procs, regs).apps
 }
 
+// group classifies and groups procs. The caller holds c.mu.
 func (c *Coordinator) group(procs []Process, regs []Registration) *appBuilder {
-	n := len(procs)
-	b := &appBuilder{
-		c:     c,
-		procs: procs,
-		index: make(map[int32]int32, n),
-		class: make([]Class, n),
-		rule:  make([]string, n),
-		match: make([]bool, n),
-		app:   make([]int32, n),
-		apps:  make([]App, 0, n),
-	}
-	for i := range procs {
-		// A duplicate pid keeps its first entry; later ones are skipped.
-		b.app[i] = -1
-		if _, dup := b.index[procs[i].PID]; dup {
-			b.app[i] = skipped
-			continue
-		}
-		b.index[procs[i].PID] = int32(i)
-	}
+	s := &c.scratch
+	b := &appBuilder{c: c, s: s, procs: procs}
+	s.index(procs)
 	if len(regs) > 0 {
 		b.regs = make(map[int32]Registration, len(regs))
 		for _, r := range regs {
@@ -100,14 +82,28 @@ func (c *Coordinator) group(procs []Process, regs []Registration) *appBuilder {
 			}
 		}
 	}
+	scan := c.cfg.CmdlineScanBytes
 	for i := range procs {
+		if s.app[i] == skipped {
+			continue
+		}
 		p := &procs[i]
 		parent := ""
-		if j, ok := b.parent(i); ok {
+		if j := s.parent[i]; j >= 0 {
 			parent = procs[j].Name
 		}
-		b.class[i], b.rule[i], b.match[i] = c.rules.Match(p, parent, c.cfg.CmdlineScanBytes)
+		cmd := p.Cmdline
+		if scan > 0 && len(cmd) > scan {
+			cmd = cmd[:scan]
+		}
+		e := s.ent[i]
+		if !e.same(p.Name, parent, cmd, p.Exe, p.Cgroup) {
+			cl, rule, ok := c.rules.match(p, parent, cmd)
+			e.store(p.Name, parent, cmd, p.Exe, p.Cgroup, cl, rule, ok)
+		}
 	}
+	s.apps = s.apps[:0]
+	s.rootPos = s.rootPos[:0]
 	for i := range procs {
 		b.resolve(int32(i))
 	}
@@ -115,33 +111,24 @@ func (c *Coordinator) group(procs []Process, regs []Registration) *appBuilder {
 	return b
 }
 
-// parent returns the position of procs[i]'s parent, if listed.
-func (b *appBuilder) parent(i int) (int32, bool) {
-	p := &b.procs[i]
-	if p.PPID == p.PID || p.PPID <= 0 {
-		return -1, false
-	}
-	j, ok := b.index[p.PPID]
-	return j, ok
-}
-
 // resolve assigns procs[i] and its unresolved ancestors to apps, top
 // down, without recursion (a deep chain must not grow the stack) and
 // without looping on a cycle of ppids, which real data never holds but
 // a caller's bug might.
 func (b *appBuilder) resolve(i int32) {
-	if b.app[i] != -1 {
+	s := b.s
+	if s.app[i] != -1 {
 		return
 	}
-	var chain []int32
+	chain := s.chain[:0]
 	for k := i; ; {
-		if b.app[k] != -1 {
+		if s.app[k] != -1 {
 			break
 		}
-		b.app[k] = -2
+		s.app[k] = -2
 		chain = append(chain, k)
-		j, ok := b.parent(int(k))
-		if !ok {
+		j := s.parent[k]
+		if j < 0 {
 			break
 		}
 		k = j
@@ -149,22 +136,26 @@ func (b *appBuilder) resolve(i int32) {
 	for n := len(chain) - 1; n >= 0; n-- {
 		k := chain[n]
 		parentApp := int32(-1)
-		if j, ok := b.parent(int(k)); ok && b.app[j] >= 0 {
-			parentApp = b.app[j]
+		if j := s.parent[k]; j >= 0 && s.app[j] >= 0 {
+			parentApp = s.app[j]
 		}
-		b.app[k] = b.assign(k, parentApp)
+		s.app[k] = b.assign(k, parentApp)
 	}
+	s.chain = chain
 }
 
 // assign returns procs[k]'s app: its parent's, or a new one.
 func (b *appBuilder) assign(k, parentApp int32) int32 {
-	p := &b.procs[k]
-	if r, ok := b.regs[p.PID]; ok {
-		return b.newApp(k, r.Class, "registered", &r)
+	s := b.s
+	if len(b.regs) > 0 {
+		if r, ok := b.regs[b.procs[k].PID]; ok {
+			return b.newApp(k, r.Class, "registered", &r)
+		}
 	}
-	own, matched := b.class[k], b.match[k]
+	e := s.ent[k]
+	own, matched := e.class, e.matched
 	if parentApp >= 0 {
-		pc := b.apps[parentApp].Class
+		pc := s.apps[parentApp].Class
 		switch {
 		case matched && own == pc:
 			return parentApp
@@ -174,87 +165,97 @@ func (b *appBuilder) assign(k, parentApp int32) int32 {
 			}
 		}
 	}
-	return b.newApp(k, own, b.rule[k], nil)
+	return b.newApp(k, own, e.rule, nil)
 }
 
 func (b *appBuilder) newApp(k int32, class Class, rule string, r *Registration) int32 {
+	s := b.s
 	p := &b.procs[k]
 	a := App{Class: class, Root: p.PID, Name: p.Name, Rule: rule}
 	if r != nil {
 		a.Registered, a.Priority = true, r.Priority
 	}
-	b.apps = append(b.apps, a)
-	return int32(len(b.apps) - 1)
+	s.apps = append(s.apps, a)
+	s.rootPos = append(s.rootPos, k)
+	return int32(len(s.apps) - 1)
 }
 
-// finish fills the apps' members and sums, asks the fallback about the
-// unknown ones, and sorts them by root pid (renumbering b.app).
+// finish copies the apps, sorted by root pid, into b.apps (renumbering
+// s.app), fills their members and sums, and asks the fallback about the
+// unknown ones. Only b.apps and its PIDs are new memory: the caller keeps
+// them.
 func (b *appBuilder) finish() {
-	counts := make([]int32, len(b.apps))
-	for _, a := range b.app {
+	s := b.s
+	na := len(s.apps)
+	s.order = grow(s.order, na)
+	for i := range s.order {
+		s.order[i] = int32(i)
+	}
+	if !slices.IsSortedFunc(s.apps, func(x, y App) int { return cmp.Compare(x.Root, y.Root) }) {
+		slices.SortFunc(s.order, func(x, y int32) int { return cmp.Compare(s.apps[x].Root, s.apps[y].Root) })
+	}
+	s.rank = grow(s.rank, na)
+	s.counts = grow(s.counts, na)
+	s.busiest = grow(s.busiest, na)
+	apps := make([]App, na)
+	for r, o := range s.order {
+		s.rank[o] = int32(r)
+		apps[r] = s.apps[o]
+		s.counts[r] = 0
+		s.busiest[r] = b.procs[s.rootPos[o]].CPUPercent
+	}
+	for i, a := range s.app {
 		if a >= 0 {
-			counts[a]++
+			s.app[i] = s.rank[a]
+			s.counts[s.app[i]]++
 		}
 	}
 	// One backing array for every app's PIDs: one allocation, not one
 	// per app.
-	backing := make([]int32, 0, len(b.procs))
-	for i, n := range counts {
-		b.apps[i].PIDs = backing[len(backing) : len(backing) : len(backing)+int(n)]
-		backing = backing[:len(backing)+int(n)]
+	total := 0
+	for _, n := range s.counts[:na] {
+		total += int(n)
 	}
-	busiest := make([]float64, len(b.apps))
-	for i, a := range b.apps {
-		busiest[i] = b.procs[b.index[a.Root]].CPUPercent
+	backing := make([]int32, 0, total)
+	for i := range apps {
+		n := int(s.counts[i])
+		apps[i].PIDs = backing[len(backing) : len(backing) : len(backing)+n]
+		backing = backing[:len(backing)+n]
 	}
-	for i, a := range b.app {
+	for i, a := range s.app {
 		if a < 0 {
 			continue
 		}
-		app := &b.apps[a]
-		if app.Class == ClassGame && b.procs[i].CPUPercent > busiest[a] {
-			busiest[a], app.Name = b.procs[i].CPUPercent, b.procs[i].Name
+		app := &apps[a]
+		p := &b.procs[i]
+		if app.Class == ClassGame && p.CPUPercent > s.busiest[a] {
+			s.busiest[a], app.Name = p.CPUPercent, p.Name
 		}
-		app.PIDs = append(app.PIDs, b.procs[i].PID)
-		app.CPUPercent += b.procs[i].CPUPercent
-		app.RSSBytes += b.procs[i].RSSBytes
+		app.PIDs = append(app.PIDs, p.PID)
+		app.CPUPercent += p.CPUPercent
+		app.RSSBytes += p.RSSBytes
 	}
-	for i := range b.apps {
-		slices.Sort(b.apps[i].PIDs)
-	}
-	if fb := b.c.fallback; fb != nil {
-		for i := range b.apps {
-			a := &b.apps[i]
-			if a.Class != ClassUnknown || a.Rule != "" || a.CPUPercent < b.c.cfg.FallbackMinCPUPercent {
-				continue
-			}
-			members := make([]Process, 0, len(a.PIDs))
-			for _, pid := range a.PIDs {
-				members = append(members, b.procs[b.index[pid]])
-			}
-			if cl, ok := fb.ClassifyApp(a, members); ok && cl.Valid() && cl != ClassUnknown {
-				a.Class, a.Rule = cl, "workload classifier"
-			}
+	for i := range apps {
+		if len(apps[i].PIDs) > 1 {
+			slices.Sort(apps[i].PIDs)
 		}
 	}
-	order := make([]int32, len(b.apps))
-	for i := range order {
-		order[i] = int32(i)
-	}
-	slices.SortFunc(order, func(x, y int32) int { return cmp.Compare(b.apps[x].Root, b.apps[y].Root) })
-	if slices.IsSorted(order) {
+	b.apps = apps
+	fb := b.c.fallback
+	if fb == nil {
 		return
 	}
-	rank := make([]int32, len(order))
-	sorted := make([]App, len(order))
-	for r, o := range order {
-		rank[o] = int32(r)
-		sorted[r] = b.apps[o]
-	}
-	b.apps = sorted
-	for i, a := range b.app {
-		if a >= 0 {
-			b.app[i] = rank[a]
+	for i := range apps {
+		a := &apps[i]
+		if a.Class != ClassUnknown || a.Rule != "" || a.CPUPercent < b.c.cfg.FallbackMinCPUPercent {
+			continue
+		}
+		members := make([]Process, 0, len(a.PIDs))
+		for _, pid := range a.PIDs {
+			members = append(members, b.procs[s.lookup(pid)])
+		}
+		if cl, ok := fb.ClassifyApp(a, members); ok && cl.Valid() && cl != ClassUnknown {
+			a.Class, a.Rule = cl, "workload classifier"
 		}
 	}
 }

@@ -32,6 +32,27 @@ func BenchmarkPlan300(b *testing.B) {
 		if d.Scenario != coord.ScenarioGameVoice {
 			b.Fatalf("scenario %q", d.Scenario)
 		}
+		b.ReportMetric(float64(len(d.Actions)), "actions/op")
+	}
+}
+
+// BenchmarkPlan300Cold plans with a new Coordinator each time: the first
+// tick after start, every process matched against the rules.
+func BenchmarkPlan300Cold(b *testing.B) {
+	rs, err := coord.NewRuleSet(coord.DefaultRules())
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := busyDesktop(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		c, err := coord.New(coord.DefaultConfig(), rs, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if d := c.Plan(in); d.Scenario != coord.ScenarioGameVoice {
+			b.Fatalf("scenario %q", d.Scenario)
+		}
 	}
 }
 

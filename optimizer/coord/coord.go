@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
 )
@@ -37,14 +38,23 @@ const (
 	ScenarioForegroundPrefix = "foreground "
 )
 
-// Coordinator classifies processes and plans for the apps it finds. It
-// holds only its configuration, rules and fallback: it is safe for
-// concurrent use if the Fallback is, and the same input always gives the
-// same Decision.
+// Coordinator classifies processes and plans for the apps it finds. Its
+// configuration, rules and fallback are fixed; between calls it keeps
+// each listed pid's rule match (with the inputs it came from, so a
+// changed process is matched again) and its working buffers, which is
+// what lets a tick over an unchanged process list skip the rule tests.
+// That state never shows in a result: the same input always gives the
+// same Decision, whatever came before. A mutex guards it, so a
+// Coordinator is safe for concurrent use if the Fallback is, but Plan
+// and Classify calls run one at a time, and the Fallback must not call
+// back into its Coordinator.
 type Coordinator struct {
 	cfg      Config
 	rules    *RuleSet
 	fallback Fallback
+
+	mu      sync.Mutex
+	scratch scratch
 }
 
 // New returns a coordinator. rules nil means DefaultRules; fallback may
@@ -91,7 +101,9 @@ type Decision struct {
 	FirstCPUs, RestCPUs []int
 	// Actions are the desired settings: cgroup group settings first, then
 	// per process in pid order. Each carries its reasons, the scenario's
-	// summary first.
+	// summary first. The actions of one app share one Reasons slice
+	// (with no spare capacity, so an append copies it): treat Reasons as
+	// read-only.
 	Actions []*gamesav1.Action
 	// Notes say what was left undone and why (too few CPUs to split, a
 	// reservation that did not fit).
@@ -115,6 +127,17 @@ type role struct {
 	hasNi  bool
 	ioprio string
 	why    string
+	// Filled by emit, once per app rather than once per process, and
+	// only for an app that gets an action.
+	used               bool
+	cpuList, niceValue string
+	reasons            []string
+}
+
+// member is one planned process: its pid, app and position in the
+// tick's process list, and the end of its target in emit's buffer.
+type member struct {
+	pid, app, pos, end int32
 }
 
 type planner struct {
@@ -135,11 +158,19 @@ type planner struct {
 // fullscreen or focus hint is used: the agent has no display connection,
 // and a compositor would have to tell it.
 func (c *Coordinator) Plan(in Input) Decision {
-	regs := slices.Clone(in.Registrations)
-	sortRegistrations(regs)
+	regs := in.Registrations
+	if len(regs) > 1 {
+		regs = slices.Clone(regs)
+		sortRegistrations(regs)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	b := c.group(in.Processes, regs)
 	d := Decision{Scenario: ScenarioNone, Apps: b.apps, Foreground: -1}
-	p := &planner{c: c, b: b, d: &d, roles: make([]role, len(b.apps))}
+	s := &c.scratch
+	s.roles = grow(s.roles, len(b.apps))
+	clear(s.roles)
+	p := &planner{c: c, b: b, d: &d, roles: s.roles}
 	p.pickForeground(regs)
 
 	fg := d.ForegroundApp()
@@ -418,80 +449,142 @@ func ruleOf(a *App) string {
 }
 
 // emit turns the roles into actions: group settings, then per process in
-// pid order.
+// pid order. It counts the actions first, so that the actions, their
+// targets and their reasons each take one allocation, and formats each
+// app's values once.
 func (p *planner) emit() {
 	cfg := &p.c.cfg
 	d := p.d
+	s := &p.c.scratch
+	procs := p.b.procs
 	summary := p.summary
 	if summary == "" {
 		summary = d.Scenario + ": background services behind everything else"
 	}
 	var fgUsed, bgUsed bool
-	type member struct {
-		pid int32
-		app int
-	}
-	var members []member
 	for i := range d.Apps {
 		r := &p.roles[i]
-		if !r.set {
-			continue
-		}
-		fgUsed = fgUsed || r.group == GroupForeground
-		bgUsed = bgUsed || r.group == GroupBackground
-		for _, pid := range d.Apps[i].PIDs {
-			members = append(members, member{pid, i})
+		fgUsed = fgUsed || (r.set && r.group == GroupForeground)
+		bgUsed = bgUsed || (r.set && r.group == GroupBackground)
+	}
+	// Members in pid order, each with its count of actions; the targets
+	// ("pid:N") go into one buffer, one string for them all.
+	members := s.members[:0]
+	for i, a := range s.app {
+		if a >= 0 && p.roles[a].set && plannable(&procs[i]) {
+			members = append(members, member{pid: procs[i].PID, app: a, pos: int32(i)})
 		}
 	}
-	slices.SortFunc(members, func(a, b member) int { return cmp.Compare(a.pid, b.pid) })
-
-	// The actions and their reason lists come from two slabs, a few
-	// allocations per plan rather than three per action.
-	n := 4 + 4*len(members)
-	acts := make([]*gamesav1.Action, 0, n)
-	slab := make([]gamesav1.Action, n)
-	reasons := make([]string, 0, 2*n)
-	add := func(knob, target, value string, why string) {
-		a := &slab[len(acts)]
-		reasons = append(reasons, summary, why)
-		a.Knob, a.Target, a.Value = knob, target, value
-		a.Reasons = reasons[len(reasons)-2 : len(reasons) : len(reasons)]
-		acts = append(acts, a)
+	if !slices.IsSortedFunc(members, func(a, b member) int { return cmp.Compare(a.pid, b.pid) }) {
+		slices.SortFunc(members, func(a, b member) int { return cmp.Compare(a.pid, b.pid) })
 	}
+	n, nReasons := 0, 0
 	if fgUsed {
-		add(KnobCgroupWeight, GroupForeground, strconv.Itoa(cfg.ForegroundWeight), "the foreground group's CPU weight")
+		n++
 		if d.Scenario != ScenarioRenderCompile && len(d.FirstCPUs) > 0 {
-			add(KnobCgroupCPUSet, GroupForeground, FormatCPUList(d.FirstCPUs), "the foreground's cores")
+			n++
 		}
 	}
 	if bgUsed {
-		add(KnobCgroupWeight, GroupBackground, strconv.Itoa(cfg.BackgroundWeight), "the background group's CPU weight")
+		n++
 		if len(p.hogCPUs) > 0 {
-			add(KnobCgroupCPUSet, GroupBackground, FormatCPUList(p.hogCPUs), "the background's cores")
+			n++
 		}
 	}
-	procs := p.b.procs
+	nReasons = 2 * n
+	targets := s.targets[:0]
+	for k := range members {
+		m := &members[k]
+		r := &p.roles[m.app]
+		c := p.actionCount(r, &procs[m.pos])
+		if c > 0 && !r.used {
+			r.used = true
+			nReasons += 2
+		}
+		n += c
+		if c > 0 {
+			targets = append(targets, "pid:"...)
+			targets = strconv.AppendInt(targets, int64(m.pid), 10)
+		}
+		m.end = int32(len(targets))
+	}
+	s.members, s.targets = members, targets
+	allTargets := string(targets)
+
+	acts := make([]*gamesav1.Action, 0, n)
+	slab := make([]gamesav1.Action, n)
+	reasons := make([]string, 0, nReasons)
+	why := func(w string) []string {
+		reasons = append(reasons, summary, w)
+		return reasons[len(reasons)-2 : len(reasons) : len(reasons)]
+	}
+	add := func(knob, target, value string, rs []string) {
+		a := &slab[len(acts)]
+		a.Knob, a.Target, a.Value, a.Reasons = knob, target, value, rs
+		acts = append(acts, a)
+	}
+	if fgUsed {
+		add(KnobCgroupWeight, GroupForeground, strconv.Itoa(cfg.ForegroundWeight), why("the foreground group's CPU weight"))
+		if d.Scenario != ScenarioRenderCompile && len(d.FirstCPUs) > 0 {
+			add(KnobCgroupCPUSet, GroupForeground, FormatCPUList(d.FirstCPUs), why("the foreground's cores"))
+		}
+	}
+	if bgUsed {
+		add(KnobCgroupWeight, GroupBackground, strconv.Itoa(cfg.BackgroundWeight), why("the background group's CPU weight"))
+		if len(p.hogCPUs) > 0 {
+			add(KnobCgroupCPUSet, GroupBackground, FormatCPUList(p.hogCPUs), why("the background's cores"))
+		}
+	}
+	start := int32(0)
 	for _, m := range members {
 		r := &p.roles[m.app]
-		pr := &procs[p.b.index[m.pid]]
-		if !plannable(pr) {
+		pr := &procs[m.pos]
+		target := allTargets[start:m.end]
+		start = m.end
+		if target == "" {
 			continue
 		}
-		target := "pid:" + strconv.Itoa(int(m.pid))
+		if r.reasons == nil {
+			r.reasons = why(r.why)
+			if len(r.cpus) > 0 {
+				r.cpuList = FormatCPUList(r.cpus)
+			}
+			if r.hasNi {
+				r.niceValue = strconv.Itoa(max(r.nice, cfg.MinNice))
+			}
+		}
 		if r.group != "" {
-			add(KnobCgroupMember, target, r.group, r.why)
+			add(KnobCgroupMember, target, r.group, r.reasons)
 		}
 		if len(r.cpus) > 0 {
-			add(KnobAffinity, target, FormatCPUList(r.cpus), r.why)
+			add(KnobAffinity, target, r.cpuList, r.reasons)
 		}
 		if r.hasNi && niceWanted(int(pr.Nice), r.nice) {
-			add(KnobNice, target, strconv.Itoa(max(r.nice, cfg.MinNice)), r.why)
+			add(KnobNice, target, r.niceValue, r.reasons)
 		}
 		if r.ioprio != "" {
-			add(KnobIOPrio, target, r.ioprio, r.why)
+			add(KnobIOPrio, target, r.ioprio, r.reasons)
 		}
 	}
 	d.Actions = acts
+}
+
+// actionCount is how many actions emit gives process pr in role r.
+func (p *planner) actionCount(r *role, pr *Process) int {
+	n := 0
+	if r.group != "" {
+		n++
+	}
+	if len(r.cpus) > 0 {
+		n++
+	}
+	if r.hasNi && niceWanted(int(pr.Nice), r.nice) {
+		n++
+	}
+	if r.ioprio != "" {
+		n++
+	}
+	return n
 }
 
 // plannable leaves out pid 1 and kernel threads (children of kthreadd,

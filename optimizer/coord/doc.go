@@ -28,8 +28,15 @@
 //     the plan to the actuators (or records it in observe mode). Show
 //     Decision.Notes to the user where they explain why less was done.
 //
-// Coordinator and RuleSet are immutable and safe for concurrent use (as
-// long as the Fallback is); Registry is safe for concurrent use.
+// Keep one Coordinator for the agent's life: it remembers each pid's rule
+// match between ticks (re-matching a process whose name, parent's name,
+// command line, executable or cgroup changed) and reuses its buffers, so
+// a tick over a steady process list tests no rule. That memory never
+// changes a result. A Coordinator is safe for concurrent use as long as
+// the Fallback is (a mutex serializes Plan and Classify; the Fallback
+// must not call back into its Coordinator); a Decision and the apps
+// Classify returns share nothing with it. RuleSet is immutable and safe
+// for concurrent use; Registry is safe for concurrent use.
 //
 // # Classification
 //

@@ -113,6 +113,11 @@ func (rs *RuleSet) Match(p *Process, parent string, scan int) (Class, string, bo
 	if scan > 0 && len(cmd) > scan {
 		cmd = cmd[:scan]
 	}
+	return rs.match(p, parent, cmd)
+}
+
+// match is Match with the command line already cut to the scanned bytes.
+func (rs *RuleSet) match(p *Process, parent, cmd string) (Class, string, bool) {
 	named := rs.byComm[p.Name]
 	// Walk both lists in rule order, so the database's order decides
 	// between an indexed rule and a scanned one.

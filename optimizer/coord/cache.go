@@ -1,0 +1,158 @@
+package coord
+
+// pidEntry is what a Coordinator remembers about one pid between ticks:
+// where the pid sits in this tick's process list, and the rule match of
+// the last tick, kept with the inputs it was made from. A match is a pure
+// function of those inputs (the rule set and Config.CmdlineScanBytes are
+// fixed for the Coordinator's life), so a process whose name, parent's
+// name, scanned command line, executable and cgroup are all unchanged
+// keeps its class without a rule being tested; a reused pid with other
+// inputs is matched afresh.
+type pidEntry struct {
+	// gen is the tick that last listed the pid; pos its position then.
+	gen uint64
+	pos int32
+	// ppid and pent remember the parent's entry, which saves a lookup
+	// while the parent stays: pent is trusted only if listed this tick
+	// (an evicted entry is never listed again, its pid gets a new one).
+	ppid int32
+	pent *pidEntry
+	// key holds the match's inputs end to end, one allocation per
+	// match; ends are each input's end offset in key.
+	key  string
+	ends [5]int32
+	// valid is set once a match has been stored.
+	valid   bool
+	matched bool
+	class   Class
+	rule    string
+}
+
+// same reports whether the stored match was made from these inputs.
+func (e *pidEntry) same(name, parent, cmd, exe, cgroup string) bool {
+	if !e.valid {
+		return false
+	}
+	k, o := e.key, e.ends
+	return k[:o[0]] == name && k[o[0]:o[1]] == parent && k[o[1]:o[2]] == cmd &&
+		k[o[2]:o[3]] == exe && k[o[3]:o[4]] == cgroup
+}
+
+// store remembers a match and copies its inputs, so that the cache holds
+// no more of the caller's memory than the scanned bytes.
+func (e *pidEntry) store(name, parent, cmd, exe, cgroup string, class Class, rule string, matched bool) {
+	parts := [5]string{name, parent, cmd, exe, cgroup}
+	n := 0
+	for i, s := range parts {
+		n += len(s)
+		e.ends[i] = int32(n)
+	}
+	buf := make([]byte, 0, n)
+	for _, s := range parts {
+		buf = append(buf, s...)
+	}
+	e.key = string(buf)
+	e.valid, e.class, e.rule, e.matched = true, class, rule, matched
+}
+
+// scratch is a Coordinator's per-tick working memory, kept between ticks
+// so that a steady process list costs no allocation but the Decision's
+// own. Nothing in it is ever handed to the caller.
+type scratch struct {
+	tick uint64
+	// pids is the match cache and this tick's pid → position index in
+	// one map: one lookup per process serves both.
+	pids map[int32]*pidEntry
+	// Per process of this tick.
+	ent    []*pidEntry
+	parent []int32 // position of the parent, -1 if not listed
+	app    []int32
+	// Per app, in creation order.
+	apps    []App
+	rootPos []int32
+	counts  []int32
+	busiest []float64
+	order   []int32
+	rank    []int32
+	chain   []int32
+	// The planner's.
+	roles   []role
+	members []member
+	targets []byte
+}
+
+// evictSlack bounds the cache at twice the process list plus this many
+// entries: pids seen on no recent tick are dropped once it is exceeded,
+// so a churn of short-lived processes cannot grow it without end, and a
+// steady list never pays for a sweep.
+const evictSlack = 64
+
+// grow returns s with length n, reusing its array when it is big enough.
+// The contents are not cleared.
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n, n+n/4)
+	}
+	return s[:n]
+}
+
+// index starts a tick: it finds or makes each pid's entry, records its
+// position, and marks duplicates (a later entry of a pid already listed)
+// skipped. It then fills the parent positions.
+func (s *scratch) index(procs []Process) {
+	if s.pids == nil {
+		s.pids = make(map[int32]*pidEntry, len(procs))
+	}
+	s.tick++
+	n := len(procs)
+	s.ent = grow(s.ent, n)
+	s.parent = grow(s.parent, n)
+	s.app = grow(s.app, n)
+	for i := range procs {
+		pid := procs[i].PID
+		e := s.pids[pid]
+		if e == nil {
+			e = &pidEntry{}
+			s.pids[pid] = e
+		}
+		s.ent[i] = e
+		if e.gen == s.tick {
+			// A duplicate pid keeps its first entry.
+			s.app[i] = skipped
+			continue
+		}
+		e.gen, e.pos = s.tick, int32(i)
+		s.app[i] = -1
+	}
+	for i := range procs {
+		s.parent[i] = -1
+		p := &procs[i]
+		if s.app[i] == skipped || p.PPID == p.PID || p.PPID <= 0 {
+			continue
+		}
+		e := s.ent[i]
+		if e.ppid != p.PPID || e.pent == nil || e.pent.gen != s.tick {
+			e.ppid, e.pent = p.PPID, s.pids[p.PPID]
+		}
+		if e.pent != nil && e.pent.gen == s.tick {
+			s.parent[i] = e.pent.pos
+		}
+	}
+	if len(s.pids) > 2*n+evictSlack {
+		for pid, e := range s.pids {
+			if e.gen != s.tick {
+				delete(s.pids, pid)
+			} else if e.pent != nil && e.pent.gen != s.tick {
+				e.pent = nil // let the evicted entry go
+			}
+		}
+	}
+}
+
+// lookup returns the position of pid in this tick's list, or -1.
+func (s *scratch) lookup(pid int32) int32 {
+	if e := s.pids[pid]; e != nil && e.gen == s.tick {
+		return e.pos
+	}
+	return -1
+}
