@@ -35,22 +35,39 @@ func benchFeatures() []benchFeature {
 // rules on the same few dozen features with varied thresholds, mostly
 // conjunctions of 1-4 comparisons, some with any/not, on app classes and
 // power state too, and actions on a few dozen knobs and targets.
-func genDeployment(rng *rand.Rand, n int) string {
+//
+// Thresholds are drawn over each feature's whole range, so that about a
+// quarter of the rules fire on benchSample: a stress test. With alarms,
+// a threshold sits in the tail its operator watches (> 85-100 % of the
+// range, < 0-15 %) and rules have 2-4 comparisons, as rules that react
+// to unusual states in some context do, and about 3 % fire.
+func genDeployment(rng *rand.Rand, n int, alarms bool) string {
 	feats := benchFeatures()
 	classes := []string{"game", "voice", "browser", "ide", "compile", "render", "stream", "service"}
 	ops := []string{">", ">=", "<", "<="}
-	atom := func() string {
-		switch rng.IntN(10) {
-		case 0:
-			return fmt.Sprintf("app.foreground.class == %s", classes[rng.IntN(len(classes))])
-		case 1:
-			return fmt.Sprintf("app.running.%s == %v", classes[rng.IntN(len(classes))], rng.IntN(3) != 0)
-		case 2:
-			return fmt.Sprintf("power.on_ac == %v", rng.IntN(2) == 0)
+	// atom writes a comparison; alarm (with alarms) one on a numeric
+	// feature's tail.
+	atom := func(alarm bool) string {
+		if !alarm {
+			switch rng.IntN(10) {
+			case 0:
+				return fmt.Sprintf("app.foreground.class == %s", classes[rng.IntN(len(classes))])
+			case 1:
+				return fmt.Sprintf("app.running.%s == %v", classes[rng.IntN(len(classes))], rng.IntN(3) != 0)
+			case 2:
+				return fmt.Sprintf("power.on_ac == %v", rng.IntN(2) == 0)
+			}
 		}
 		f := feats[rng.IntN(len(feats))]
-		th := f.lo + (f.hi-f.lo)*rng.Float64()
-		return fmt.Sprintf("%s %s %.4g", f.name, ops[rng.IntN(len(ops))], th)
+		at := rng.Float64()
+		op := ops[rng.IntN(len(ops))]
+		if alarms {
+			at *= 0.15
+			if op[0] == '>' {
+				at = 1 - at
+			}
+		}
+		return fmt.Sprintf("%s %s %.4g", f.name, op, f.lo+(f.hi-f.lo)*at)
 	}
 	var b strings.Builder
 	b.Grow(n * 200)
@@ -59,21 +76,29 @@ func genDeployment(rng *rand.Rand, n int) string {
 		pri := rng.IntN(200)
 		fmt.Fprintf(&b, "  - name: rule-%06d\n    priority: %d\n", i, pri)
 		atoms := 1 + rng.IntN(4)
+		if alarms { // an alarm: a numeric tail and a context or two
+			atoms = 2 + rng.IntN(3)
+		}
+		notAt := 0 // a not goes on the first atom, or with alarms the first context
+		if alarms {
+			notAt = 1
+		}
 		b.WriteString("    when:\n")
 		switch {
 		case atoms > 2 && rng.IntN(5) == 0:
 			b.WriteString("      any:\n")
 			for range atoms {
-				fmt.Fprintf(&b, "        - %q\n", atom())
+				fmt.Fprintf(&b, "        - %q\n", atom(alarms))
 			}
 		default:
 			b.WriteString("      all:\n")
 			for j := range atoms {
-				if j == 0 && atoms > 1 && rng.IntN(8) == 0 {
-					fmt.Fprintf(&b, "        - not: %q\n", atom())
+				alarm := alarms && j == 0 // the alarm first, then its context
+				if j == notAt && atoms > 1 && rng.IntN(8) == 0 {
+					fmt.Fprintf(&b, "        - not: %q\n", atom(alarm))
 					continue
 				}
-				fmt.Fprintf(&b, "        - %q\n", atom())
+				fmt.Fprintf(&b, "        - %q\n", atom(alarm))
 			}
 		}
 		b.WriteString("    then:\n")
@@ -115,13 +140,13 @@ func benchSample() *gamesav1.Sample {
 	}
 }
 
-func benchSetup(b *testing.B, n int) (*Engine, *Features, *RuleSet) {
+func benchSetup(b *testing.B, n int, alarms bool) (*Engine, *Features, *RuleSet) {
 	b.Helper()
 	schema, err := NewSchema(DefaultConfig())
 	if err != nil {
 		b.Fatal(err)
 	}
-	rs, err := Compile(schema, File{Name: "bench.yaml", Data: []byte(genDeployment(rand.New(rand.NewPCG(uint64(n), 1)), n))})
+	rs, err := Compile(schema, File{Name: "bench.yaml", Data: []byte(genDeployment(rand.New(rand.NewPCG(uint64(n), 1)), n, alarms))})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -132,11 +157,18 @@ func benchSetup(b *testing.B, n int) (*Engine, *Features, *RuleSet) {
 
 // BenchmarkEvaluate is one full evaluation of a rule set against one
 // sample (every literal and rule from scratch; the engine keeps no
-// per-sample cache), with the winning actions resolved.
-func BenchmarkEvaluate(b *testing.B) {
+// per-sample cache), with the winning actions resolved. About a quarter
+// of the rules fire: the stress case.
+func BenchmarkEvaluate(b *testing.B) { benchEvaluate(b, false) }
+
+// BenchmarkEvaluateAlarms is BenchmarkEvaluate with rules that watch for
+// unusual states, as a deployment's do: about 3 % fire.
+func BenchmarkEvaluateAlarms(b *testing.B) { benchEvaluate(b, true) }
+
+func benchEvaluate(b *testing.B, alarms bool) {
 	for _, n := range []int{1_000, 10_000, 100_000} {
 		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
-			eng, f, rs := benchSetup(b, n)
+			eng, f, rs := benchSetup(b, n, alarms)
 			now := time.Unix(1_700_000_000, 0)
 			res := eng.Evaluate(f, now)
 			b.ReportMetric(float64(res.NumFired()), "fired")
@@ -156,7 +188,7 @@ func BenchmarkCompile(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	src := []byte(genDeployment(rand.New(rand.NewPCG(1, 1)), 10_000))
+	src := []byte(genDeployment(rand.New(rand.NewPCG(1, 1)), 10_000, false))
 	b.SetBytes(int64(len(src)))
 	for b.Loop() {
 		if _, err := Compile(schema, File{Name: "bench.yaml", Data: src}); err != nil {

@@ -83,13 +83,20 @@
 // # The index
 //
 // Compilation turns each condition into negation normal form over
-// distinct comparisons ("literals"), groups the literals by feature and
-// operator with their thresholds sorted, and lists for each literal the
-// rules it can make true. An evaluation binary-searches each feature's
-// value in each sorted list, so it touches only the literals that hold;
-// each rule that is a conjunction counts its satisfied literals and fires
-// when the count is complete, and the other rules are evaluated only when
-// one of their literals holds. Cost follows the satisfied literals and the
-// rules they touch, not the size of the rule set. Reasons are formatted
-// only when read.
+// distinct comparisons ("literals") and numbers the literals by feature,
+// operator and threshold, so that the literals one feature value
+// satisfies are a few contiguous ranges, found by a binary search per
+// operator and marked in a bitset. Each rule becomes a disjunction of
+// conjunctions (clauses), or, when that would take more than 16 clauses,
+// a program over the literals. A clause is listed under one literal only,
+// its trigger: the one least likely to hold, guessed from where its
+// threshold sits among the feature's thresholds. A program is listed
+// under a cover, literals one of which holds whenever it does. The
+// entries are stored by trigger literal and by clause length, so an
+// evaluation reads the entries of each satisfied range front to back and
+// checks each clause's other literals against the bitset without a
+// branch. Cost follows the satisfied triggers, not the size of the rule
+// set; a rule whose trigger does not hold costs nothing. Every
+// evaluation starts from scratch: the engine keeps no per-sample cache.
+// Reasons are formatted only when read.
 package rules

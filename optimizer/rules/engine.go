@@ -17,15 +17,15 @@ import (
 // allocates only its Result. It is not safe for concurrent use: the
 // node's loop owns it.
 type Engine struct {
-	rs    *RuleSet
-	epoch uint32
+	rs *RuleSet
 
-	litMark []uint32 // == epoch: the literal holds
-	// One record per rule, so that counting a posting touches one cache
-	// line: what 100,000 rules' evaluation is bound by.
-	rstate   []ruleState
-	trueList []int32
-	cands    []int32
+	// Scratch for one evaluation, a bit per literal and per rank: both
+	// small enough to stay in cache while the entries stream past.
+	litBits  []uint64
+	trueBits []uint64
+	ranges   []litRange
+	claimed  []int32
+	keyWin   []int32 // the rank that won each key; -1 between evaluations
 
 	// Timing, for rules with For or Cooldown.
 	since     []int64 // unix nanos the condition has held since
@@ -33,11 +33,10 @@ type Engine struct {
 	firedLast []bool
 	quiet     []int64 // unix nanos before which the rule may not fire
 	prevTrue  []int32 // timed rules whose condition held last tick
-
-	fired   []uint64 // bit per rank
-	keyMark []uint32
-	keyWin  []int32
 }
+
+// litRange is the literal ids [lo, hi) that hold.
+type litRange struct{ lo, hi int32 }
 
 // NewEngine returns an engine with no history: a rule with `for` fires
 // only after its condition has held for that long in this engine's ticks.
@@ -51,17 +50,17 @@ func (e *Engine) setRules(rs *RuleSet) {
 	n := len(rs.rules)
 	*e = Engine{
 		rs:        rs,
-		litMark:   make([]uint32, rs.nlits),
-		rstate:    make([]ruleState, n),
+		litBits:   make([]uint64, (rs.nlits+63)/64),
+		trueBits:  make([]uint64, (n+63)/64),
+		keyWin:    make([]int32, len(rs.keys)),
 		since:     make([]int64, n),
 		holding:   make([]bool, n),
 		firedLast: make([]bool, n),
 		quiet:     make([]int64, n),
-		fired:     make([]uint64, (n+63)/64),
-		keyMark:   make([]uint32, len(rs.keys)),
-		keyWin:    make([]int32, len(rs.keys)),
 	}
-	e.initState()
+	for i := range e.keyWin {
+		e.keyWin[i] = -1
+	}
 }
 
 // SetRules switches to a new rule set (after a reload) and carries the
@@ -90,13 +89,6 @@ func (e *Engine) SetRules(rs *RuleSet) {
 	}
 }
 
-// initState fills the per-rule records that never change.
-func (e *Engine) initState() {
-	for i, n := range e.rs.need {
-		e.rstate[i].need = n
-	}
-}
-
 // Rules returns the rule set in use.
 func (e *Engine) Rules() *RuleSet { return e.rs }
 
@@ -105,62 +97,64 @@ func (e *Engine) Rules() *RuleSet { return e.rs }
 // Schema.
 func (e *Engine) Evaluate(f *Features, now time.Time) *Result {
 	rs := e.rs
-	e.nextEpoch()
-	ep := e.epoch
 	v := f.v
-	e.trueList, e.cands = e.trueList[:0], e.cands[:0]
+	lb, tb := e.litBits, e.trueBits
+	clear(lb)
+	clear(tb)
 
-	// 1. Every literal the values satisfy, found per feature and operator
-	// by binary search, and every conjunctive rule they complete.
+	// 1. Every literal the values satisfy: per feature and operator, a
+	// binary search gives one or two id ranges.
+	e.ranges = e.ranges[:0]
 	for fi := range rs.feats {
 		fx := &rs.feats[fi]
 		x := v[fx.slot]
 		if x != x { // absent: only negated comparisons hold
 			for _, l := range fx.absent {
-				e.hit(l, ep)
+				lb[l>>6] |= 1 << (l & 63)
+				e.ranges = append(e.ranges, litRange{l, l + 1})
 			}
 			continue
 		}
 		for o := range fx.byOp {
 			t := &fx.byOp[o]
-			if len(t.lits) == 0 {
+			n := int32(len(t.vals))
+			if n == 0 {
 				continue
 			}
-			lo := sort.SearchFloat64s(t.vals, x) // first t >= x
+			lo := int32(sort.SearchFloat64s(t.vals, x)) // first t >= x
 			hi := lo
-			for hi < len(t.vals) && t.vals[hi] == x {
+			for hi < n && t.vals[hi] == x {
 				hi++
 			}
 			switch Op(o) {
 			case OpGT: // t < x
-				e.hitRange(t.lits[:lo], ep)
+				e.hold(t.first, t.first+lo)
 			case OpGE: // t <= x
-				e.hitRange(t.lits[:hi], ep)
+				e.hold(t.first, t.first+hi)
 			case OpLT: // t > x
-				e.hitRange(t.lits[hi:], ep)
+				e.hold(t.first+hi, t.first+n)
 			case OpLE: // t >= x
-				e.hitRange(t.lits[lo:], ep)
+				e.hold(t.first+lo, t.first+n)
 			case OpEQ:
-				e.hitRange(t.lits[lo:hi], ep)
+				e.hold(t.first+lo, t.first+hi)
 			case OpNE:
-				e.hitRange(t.lits[:lo], ep)
-				e.hitRange(t.lits[hi:], ep)
+				e.hold(t.first, t.first+lo)
+				e.hold(t.first+hi, t.first+n)
 			}
 		}
 	}
-	// 2. The other rules that a satisfied literal touches, run on the
-	// literal marks.
-	for _, r := range e.cands {
-		if e.run(&rs.progs[r], 0) {
-			e.rstate[r].trueMark = ep
-			e.trueList = append(e.trueList, r)
-		}
+
+	// 2. The entries listed under the literals that hold, read in one
+	// pass over each range and form: a clause holds when its other
+	// literals do.
+	for _, rg := range e.ranges {
+		e.scan(rg)
 	}
 
 	// 3. for and cooldown.
 	nowNs := now.UnixNano()
 	for _, r := range e.prevTrue {
-		if e.rstate[r].trueMark != ep {
+		if tb[r>>6]&(1<<(r&63)) == 0 {
 			e.holding[r] = false
 			if e.firedLast[r] {
 				e.quiet[r] = nowNs + int64(rs.rules[r].Cooldown)
@@ -169,9 +163,10 @@ func (e *Engine) Evaluate(f *Features, now time.Time) *Result {
 		}
 	}
 	e.prevTrue = e.prevTrue[:0]
-	nfired := 0
-	for _, r := range e.trueList {
-		if rs.timed[r] {
+	for w, timed := range rs.timedBits {
+		for word := tb[w] & timed; word != 0; word &= word - 1 {
+			b := bits.TrailingZeros64(word)
+			r := int32(w<<6 | b)
 			e.prevTrue = append(e.prevTrue, r)
 			if !e.holding[r] {
 				e.holding[r], e.since[r] = true, nowNs
@@ -179,42 +174,46 @@ func (e *Engine) Evaluate(f *Features, now time.Time) *Result {
 			ok := nowNs-e.since[r] >= int64(rs.rules[r].For) && nowNs >= e.quiet[r]
 			e.firedLast[r] = ok
 			if !ok {
-				continue
+				tb[w] &^= 1 << b
 			}
 		}
-		e.fired[r>>6] |= 1 << (r & 63)
-		nfired++
 	}
 
 	// 4. Conflict resolution: in rank order, the first rule to claim a
-	// knob and target wins it.
+	// knob and target wins it. Once every key is claimed, the rest of the
+	// fired rules only add their actions to the overridden count.
 	res := &Result{
 		rs:     rs,
-		fired:  make([]int32, 0, nfired),
+		fired:  slices.Clone(tb),
 		values: &snapshot{schema: rs.schema, v: slices.Clone(v)},
 	}
-	var claimed []int32
-	for w, word := range e.fired {
-		for word != 0 {
-			b := bits.TrailingZeros64(word)
-			word &= word - 1
-			r := int32(w<<6 | b)
-			res.fired = append(res.fired, r)
-			for _, k := range rs.ruleKeys[r] {
-				if e.keyMark[k] != ep {
-					e.keyMark[k], e.keyWin[k] = ep, r
+	claimed, nkeys := e.claimed[:0], len(rs.keys)
+	for w := 0; w < len(tb); w++ {
+		word := tb[w]
+		res.nfired += bits.OnesCount64(word)
+		for ; word != 0 && len(claimed) < nkeys; word &= word - 1 {
+			r := int32(w<<6 | bits.TrailingZeros64(word))
+			for _, k := range rs.keyIDs[rs.keyStart[r]:rs.keyStart[r+1]] {
+				if e.keyWin[k] < 0 {
+					e.keyWin[k] = r
 					claimed = append(claimed, k)
 				} else if e.keyWin[k] != r {
 					res.overridden++
 				}
 			}
 		}
-		e.fired[w] = 0
+		if word != 0 { // every key is claimed
+			res.overridden += e.countActions(w, word)
+			for w++; w < len(tb); w++ {
+				res.nfired += bits.OnesCount64(tb[w])
+			}
+		}
 	}
 	slices.Sort(claimed)
 	res.Actions = make([]Decision, 0, len(claimed))
 	for _, k := range claimed {
 		r := rs.rules[e.keyWin[k]]
+		e.keyWin[k] = -1
 		for _, a := range r.Actions {
 			if a.Knob == rs.keys[k].knob && a.Target == rs.keys[k].target {
 				res.Actions = append(res.Actions, Decision{Action: a, Rule: r, values: res.values})
@@ -222,49 +221,124 @@ func (e *Engine) Evaluate(f *Features, now time.Time) *Result {
 			}
 		}
 	}
+	e.claimed = claimed
 	return res
 }
 
-// ruleState is one rule's scratch for the tick: mark == epoch says count
-// is this tick's; trueMark == epoch says the condition holds.
-type ruleState struct {
-	mark, count, need, trueMark uint32
-}
-
-// hit records one satisfied literal.
-func (e *Engine) hit(l int32, ep uint32) {
-	e.litMark[l] = ep
-	for _, r := range e.rs.conjPost[l] {
-		st := &e.rstate[r]
-		if st.mark != ep {
-			st.mark, st.count = ep, 0
-		}
-		st.count++
-		if st.count == st.need {
-			st.trueMark = ep
-			e.trueList = append(e.trueList, r)
+// scan runs the entries of the literals in rg on this tick's literal
+// bits and sets the bit of each rule they find true. The fixed forms
+// compute a clause's truth without a branch: which entries hold is as
+// good as random, so a branch on it would mispredict half the time.
+func (e *Engine) scan(rg litRange) {
+	rs, lb, tb := e.rs, e.litBits, e.trueBits
+	bit := func(l int32) uint64 { return lb[l>>6] >> (l & 63) & 1 }
+	if t := &rs.fixed[0]; t.start != nil {
+		for _, r := range t.data[t.start[rg.lo]:t.start[rg.hi]] {
+			tb[r>>6] |= 1 << (r & 63)
 		}
 	}
-	for _, r := range e.rs.genPost[l] {
-		if st := &e.rstate[r]; st.mark != ep {
-			st.mark = ep
-			e.cands = append(e.cands, r)
+	if t := &rs.fixed[1]; t.start != nil {
+		for d := t.data[t.start[rg.lo]:t.start[rg.hi]]; len(d) >= 2; d = d[2:] {
+			r := d[0]
+			tb[r>>6] |= bit(d[1]) << (r & 63)
+		}
+	}
+	if t := &rs.fixed[2]; t.start != nil {
+		for d := t.data[t.start[rg.lo]:t.start[rg.hi]]; len(d) >= 3; d = d[3:] {
+			r := d[0]
+			tb[r>>6] |= bit(d[1]) & bit(d[2]) << (r & 63)
+		}
+	}
+	if t := &rs.fixed[3]; t.start != nil {
+		for d := t.data[t.start[rg.lo]:t.start[rg.hi]]; len(d) >= 4; d = d[4:] {
+			r := d[0]
+			tb[r>>6] |= bit(d[1]) & bit(d[2]) & bit(d[3]) << (r & 63)
+		}
+	}
+	t := &rs.general
+	if t.start == nil {
+		return
+	}
+	d := t.data[:t.start[rg.hi]]
+	for i := t.start[rg.lo]; i < int32(len(d)); {
+		r, n := d[i], d[i+1]
+		i += 2
+		if n < 0 {
+			if e.run(&rs.progs[r], 0) {
+				tb[r>>6] |= 1 << (r & 63)
+			}
+			continue
+		}
+		ok := true
+		for _, l := range d[i : i+n] {
+			ok = ok && bit(l) != 0
+		}
+		i += n
+		if ok {
+			tb[r>>6] |= 1 << (r & 63)
 		}
 	}
 }
 
-func (e *Engine) hitRange(ls []int32, ep uint32) {
-	for _, l := range ls {
-		e.hit(l, ep)
+// countActions counts the actions of the fired rules from bit word of
+// word w on: a popcount per word and action count when moreKeys has them.
+func (e *Engine) countActions(w int, word uint64) int {
+	rs, tb := e.rs, e.trueBits
+	n := 0
+	if rs.moreKeys == nil { // rule by rule
+		for {
+			for ; word != 0; word &= word - 1 {
+				r := w<<6 | bits.TrailingZeros64(word)
+				n += int(rs.keyStart[r+1] - rs.keyStart[r])
+			}
+			if w++; w == len(tb) {
+				return n
+			}
+			word = tb[w]
+		}
 	}
+	mask := word // the bits of word w still to count
+	for ; w < len(tb); w++ {
+		n += bits.OnesCount64(tb[w] & mask)
+		for _, more := range rs.moreKeys {
+			n += bits.OnesCount64(tb[w] & mask & more[w])
+		}
+		mask = ^uint64(0)
+	}
+	return n
 }
 
-// run evaluates node i of a general rule's program on this tick's marks.
+// hold marks the literals [lo, hi) as holding and queues their entries.
+func (e *Engine) hold(lo, hi int32) {
+	if lo >= hi {
+		return
+	}
+	e.ranges = append(e.ranges, litRange{lo, hi})
+	setBits(e.litBits, lo, hi)
+}
+
+// setBits sets bits [lo, hi) of b, a word at a time.
+func setBits(b []uint64, lo, hi int32) {
+	wlo, whi := lo>>6, (hi-1)>>6
+	first, last := ^uint64(0)<<(lo&63), ^uint64(0)>>(63-((hi-1)&63))
+	if wlo == whi {
+		b[wlo] |= first & last
+		return
+	}
+	b[wlo] |= first
+	for w := wlo + 1; w < whi; w++ {
+		b[w] = ^uint64(0)
+	}
+	b[whi] |= last
+}
+
+// run evaluates node i of a general rule's program on this tick's
+// literal bits.
 func (e *Engine) run(p *program, i int32) bool {
 	n := &p.nodes[i]
 	switch n.kind {
 	case condAtom:
-		return e.litMark[n.lit] == e.epoch
+		return e.litBits[n.lit>>6]&(1<<(n.lit&63)) != 0
 	case condAll:
 		for _, k := range p.kids[n.first : n.first+n.n] {
 			if !e.run(p, k) {
@@ -281,20 +355,6 @@ func (e *Engine) run(p *program, i int32) bool {
 	return false
 }
 
-// nextEpoch advances the mark that makes last tick's scratch stale; on
-// wrap-around the marks are cleared so no stale mark equals the new epoch.
-func (e *Engine) nextEpoch() {
-	e.epoch++
-	if e.epoch == 0 {
-		clear(e.litMark)
-		for i := range e.rstate {
-			e.rstate[i].mark, e.rstate[i].trueMark = 0, 0
-		}
-		clear(e.keyMark)
-		e.epoch = 1
-	}
-}
-
 // snapshot is the feature values of one evaluation, kept for its reasons.
 type snapshot struct {
 	schema *Schema
@@ -308,22 +368,25 @@ type Result struct {
 	Actions []Decision
 
 	rs         *RuleSet
-	fired      []int32 // ranks; a Fired each is built only when asked for
+	fired      []uint64 // a bit per rank; a Fired each is built only when asked for
+	nfired     int
 	values     *snapshot
 	overridden int
 }
 
 // Fired lists the rules that fired, in resolution order.
 func (r *Result) Fired() []Fired {
-	out := make([]Fired, len(r.fired))
-	for i, rank := range r.fired {
-		out[i] = Fired{Rule: r.rs.rules[rank], values: r.values}
+	out := make([]Fired, 0, r.nfired)
+	for w, word := range r.fired {
+		for ; word != 0; word &= word - 1 {
+			out = append(out, Fired{Rule: r.rs.rules[w<<6|bits.TrailingZeros64(word)], values: r.values})
+		}
 	}
 	return out
 }
 
 // NumFired is len(r.Fired()) without building the list.
-func (r *Result) NumFired() int { return len(r.fired) }
+func (r *Result) NumFired() int { return r.nfired }
 
 // Fired is one rule that fired.
 type Fired struct {

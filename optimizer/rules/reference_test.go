@@ -26,8 +26,9 @@ func newRefEngine(rs *RuleSet) *refEngine {
 }
 
 type refOut struct {
-	fired   []string
-	actions []string
+	fired      []string
+	actions    []string
+	overridden int // actions that lost their knob to an earlier rule
 }
 
 func (e *refEngine) evaluate(v []float64, now time.Time) refOut {
@@ -62,13 +63,16 @@ func (e *refEngine) evaluate(v []float64, now time.Time) refOut {
 		return cmp.Or(cmp.Compare(b.Priority, a.Priority), cmp.Compare(b.Specificity, a.Specificity), strings.Compare(a.Name, b.Name))
 	})
 	var out refOut
-	won := map[string]string{}
+	won, winner := map[string]string{}, map[string]string{}
 	for _, r := range fired {
 		out.fired = append(out.fired, r.Name)
 		for _, a := range r.Actions {
 			k := a.Knob + "|" + a.Target
-			if _, ok := won[k]; !ok {
+			if w, ok := winner[k]; !ok {
 				won[k] = fmt.Sprintf("%s %s = %s (%s)", a.Knob, a.Target, a.Value, r.Name)
+				winner[k] = r.Name
+			} else if w != r.Name {
+				out.overridden++
 			}
 		}
 	}
@@ -84,7 +88,10 @@ func (e *refEngine) evaluate(v []float64, now time.Time) refOut {
 }
 
 func compiledOut(res *Result) refOut {
-	var out refOut
+	out := refOut{overridden: res.Overridden()}
+	if n := len(res.Fired()); n != res.NumFired() {
+		panic(fmt.Sprintf("NumFired() = %d; len(Fired()) = %d", res.NumFired(), n))
+	}
 	for _, f := range res.Fired() {
 		out.fired = append(out.fired, f.Rule.Name)
 	}
@@ -134,8 +141,10 @@ func genCond(rng *rand.Rand, b *strings.Builder, indent string, depth int) int {
 }
 
 // genRuleSet writes n random rules. Actions that could tie get their
-// value from the tie's group, so the set never contradicts itself.
-func genRuleSet(rng *rand.Rand, n int) string {
+// value from the tie's group, so the set never contradicts itself. With
+// manyActions, rules have up to 12 actions, past what the engine counts
+// by bitset.
+func genRuleSet(rng *rand.Rand, n int, manyActions bool) string {
 	var b strings.Builder
 	b.WriteString("rules:\n")
 	for i := range n {
@@ -153,7 +162,11 @@ func genRuleSet(rng *rand.Rand, n int) string {
 		b.WriteString("    then:\n")
 		modes := []string{"gaming", "balanced", "max_battery", "max_performance"}
 		classes := []string{"game", "compile"}
-		for j := range 1 + rng.IntN(2) {
+		nact := 1 + rng.IntN(2)
+		if manyActions {
+			nact = 1 + rng.IntN(12)
+		}
+		for j := range nact {
 			g := pri*7 + atoms
 			switch (j + rng.IntN(2)) % 2 {
 			case 0:
@@ -197,13 +210,15 @@ func TestCompiledAgreesWithReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases, firedTotal := 0, 0
+	forms := map[string]int{}
 	for seed := range uint64(60) {
 		rng := rand.New(rand.NewPCG(seed, 7))
-		src := genRuleSet(rng, 1+rng.IntN(60))
+		src := genRuleSet(rng, 1+rng.IntN(60), seed%4 == 3)
 		rs, err := Compile(schema, File{Name: "gen.yaml", Data: []byte(src)})
 		if err != nil {
 			t.Fatalf("seed %d: generated rules do not compile: %v\n%s", seed, err, src)
 		}
+		countForms(rs, forms)
 		eng, ref := NewEngine(rs), newRefEngine(rs)
 		f := schema.NewFeatures()
 		now := time.Unix(1_700_000_000, 0)
@@ -215,9 +230,9 @@ func TestCompiledAgreesWithReference(t *testing.T) {
 			now = now.Add(time.Duration(1+rng.IntN(4)) * 500 * time.Millisecond)
 			got := compiledOut(eng.Evaluate(f, now))
 			want := ref.evaluate(f.v, now)
-			if !slices.Equal(got.fired, want.fired) || !slices.Equal(got.actions, want.actions) {
-				t.Fatalf("seed %d tick %d: Evaluate fired %v actions %v; reference fired %v actions %v\nrules:\n%s",
-					seed, tick, got.fired, got.actions, want.fired, want.actions, src)
+			if !slices.Equal(got.fired, want.fired) || !slices.Equal(got.actions, want.actions) || got.overridden != want.overridden {
+				t.Fatalf("seed %d tick %d: Evaluate fired %v actions %v overridden %d; reference fired %v actions %v overridden %d\nrules:\n%s",
+					seed, tick, got.fired, got.actions, got.overridden, want.fired, want.actions, want.overridden, src)
 			}
 			cases++
 			firedTotal += len(got.fired)
@@ -227,5 +242,38 @@ func TestCompiledAgreesWithReference(t *testing.T) {
 	if firedTotal < cases {
 		t.Fatalf("only %d rules fired in %d ticks; the generator is too strict", firedTotal, cases)
 	}
-	t.Logf("%d ticks agreed, %d firings", cases, firedTotal)
+	// Nor would one that never reached a form of the index.
+	for _, form := range indexForms {
+		if forms[form] == 0 {
+			t.Errorf("no generated rule set has %s; forms seen: %v", form, forms)
+		}
+	}
+	t.Logf("%d ticks agreed, %d firings; index forms %v", cases, firedTotal, forms)
+}
+
+// indexForms are the ways the index holds a rule or counts its actions.
+var indexForms = []string{"conjunctive rules", "rules of several clauses", "rules by program",
+	"1-literal clauses", "2-literal clauses", "3-literal clauses", "4-literal clauses", "longer clauses",
+	"sets with action bitsets", "sets without action bitsets"}
+
+// countForms adds up how rs holds its rules.
+func countForms(rs *RuleSet, forms map[string]int) {
+	forms["conjunctive rules"] += rs.nconj
+	forms["rules of several clauses"] += rs.nclausal
+	forms["rules by program"] += rs.nprog
+	for k := range rs.fixed {
+		forms[fmt.Sprintf("%d-literal clauses", k+1)] += len(rs.fixed[k].data) / (k + 1)
+	}
+	for d := rs.general.data; len(d) > 0; {
+		n := max(d[1], 0)
+		if d[1] >= 0 {
+			forms["longer clauses"]++
+		}
+		d = d[2+n:]
+	}
+	if rs.moreKeys != nil {
+		forms["sets with action bitsets"]++
+	} else {
+		forms["sets without action bitsets"]++
+	}
 }
