@@ -86,6 +86,13 @@ func FuzzDecodeCommand(f *testing.F) {
 		setCmd("", "a", "", 3),
 		delCmd("r", "fan.curve", 0),
 		{RequestId: "only-id"},
+		registerCmd("pc1", 8, 60, 600, &gamesav1.Label{Key: "zone", Value: "a"}),
+		submitCmd("render-1", 2, "blender", "-b"),
+		allocCmd(1, []*gamesav1.NodeCap{{NodeId: "pc1", CapMilliwatts: 500000}}, &gamesav1.JobPlacement{JobId: "render-1", NodeId: "pc1"}),
+		reportCmd("render-1", "pc1", 3, gamesav1.RunState_RUN_STATE_EXITED, 2),
+		{Op: &gamesav1.Command_SetPowerBudget{SetPowerBudget: &gamesav1.SetPowerBudget{BudgetWatts: 3500}}},
+		{Op: &gamesav1.Command_StopJob{StopJob: &gamesav1.StopJob{JobId: "render-1"}}},
+		{Op: &gamesav1.Command_DeregisterNode{DeregisterNode: &gamesav1.DeregisterNode{NodeId: "pc1"}}},
 	} {
 		b, _ := proto.Marshal(cmd)
 		f.Add(b)
@@ -137,6 +144,20 @@ func FuzzDecodeSnapshot(f *testing.F) {
 	fsm.Apply(&raft.Log{Type: raft.LogCommand, Index: 3, Data: mustEncode(f, delCmd("", "a", 0))})
 	good, _ := EncodeSnapshot(fsm.state.Load())
 	empty, _ := EncodeSnapshot(emptyState())
+	// A state with every kind of allocation state: nodes, budget, an
+	// allocation, and jobs placed, running, draining and ended.
+	for i, c := range []*gamesav1.Command{
+		registerCmd("n1", 8, 10, 100), registerCmd("n2", 8, 10, 100), submitCmd("a", 1, "x"), submitCmd("b", 1, "y"),
+		{Op: &gamesav1.Command_SetPowerBudget{SetPowerBudget: &gamesav1.SetPowerBudget{BudgetWatts: 150}}},
+		allocCmd(1, []*gamesav1.NodeCap{{NodeId: "n1", CapMilliwatts: 90000}}, &gamesav1.JobPlacement{JobId: "a", NodeId: "n1"}, &gamesav1.JobPlacement{JobId: "b", NodeId: "n1"}),
+		reportCmd("a", "n1", 9, gamesav1.RunState_RUN_STATE_RUNNING, 0),
+		reportCmd("b", "n1", 9, gamesav1.RunState_RUN_STATE_EXITED, 0),
+		allocCmd(2, nil, &gamesav1.JobPlacement{JobId: "a", NodeId: "n2"}),
+	} {
+		fsm.Apply(&raft.Log{Type: raft.LogCommand, Index: uint64(4 + i), Data: mustEncode(f, c)})
+	}
+	withJobs, _ := EncodeSnapshot(fsm.state.Load())
+	f.Add(withJobs)
 	f.Add(good)
 	f.Add(empty)
 	f.Add(snapshotMagic)

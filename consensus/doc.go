@@ -2,9 +2,11 @@
 // replica on raft-boltdb/v2 storage (with a log cache in front), a file
 // snapshot store keeping two snapshots, and a TCP transport that is mutual
 // TLS when given a certificate. The state machine holds the cluster's
-// settings (and, in later issues, allocations, jobs and model rounds);
-// commands are gamesav1.Command messages; a reconciler keeps the Raft
-// configuration in line with gossip membership (DESIGN.md, flow 3).
+// settings, the nodes' registrations (resources, labels, power range), the
+// power budget, the leader's last allocation (an epoch, a power cap per
+// node) and the jobs with their runs (and, in a later issue, model
+// rounds); commands are gamesav1.Command messages; a reconciler keeps the
+// Raft configuration in line with gossip membership (DESIGN.md, flow 3).
 //
 // A caller (the node package) uses it in these steps:
 //
@@ -29,6 +31,17 @@
 //     shared Barrier, so it costs a log entry per burst of reads), or with
 //     State anywhere (local, possibly stale, free). A State is immutable:
 //     hold it as long as needed.
+//
+// The allocation commands follow three rules (state_alloc.go): an
+// allocation must carry the next epoch, so a deposed leader's decision is
+// refused whole (REJECTION_STALE) and one decision is one command; a job
+// run is named by the index of the allocation that placed it, and a run
+// that leaves a live node drains until that node reports it ended, before
+// which its successor may not start (none runs twice at once); a report
+// about a run that is neither current nor draining is stale. The power
+// budget is a typed command (not the setting power/budget_watts) so that
+// the state machine itself refuses a budget below the registered floors:
+// a bad budget never reaches the state, whoever leads.
 //
 // The state machine is deterministic (its results depend only on the log
 // entry and the state before it: no clock, no randomness, no map order),

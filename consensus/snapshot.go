@@ -36,6 +36,15 @@ func (s *State) snapshotProto() *gamesav1.ClusterStateSnapshot {
 		snap.Requests = append(snap.Requests, &gamesav1.RequestRecord{RequestId: id, Result: r.(*gamesav1.CommandResult)})
 		return false
 	})
+	s.nodes.Root().Walk(func(_ []byte, v any) bool {
+		snap.Nodes = append(snap.Nodes, v.(*gamesav1.NodeResources))
+		return false
+	})
+	s.jobs.Root().Walk(func(_ []byte, v any) bool {
+		snap.Jobs = append(snap.Jobs, v.(*gamesav1.Job))
+		return false
+	})
+	snap.PowerBudget, snap.Allocation = s.budget, s.alloc
 	return snap
 }
 
@@ -119,6 +128,9 @@ func decodeSnapshot(data []byte) (*State, error) {
 		b.order.Insert(indexKey(res.GetIndex()), id)
 		b.requestCount++
 		b.requestBytes += recordCost(id, res)
+	}
+	if err := decodeAllocState(&snap, b); err != nil {
+		return nil, err
 	}
 	return b.state(), nil
 }

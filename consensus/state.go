@@ -44,10 +44,25 @@ type State struct {
 	order        *iradix.Tree
 	requestCount int
 	requestBytes int
+
+	// The allocation state (state_alloc.go): nodes maps a node id to its
+	// *gamesav1.NodeResources, jobs a job id to its *gamesav1.Job, ended
+	// an ended job's ended_index (big-endian) to its id, so its minimum is
+	// the oldest to drop. Values are never modified once inserted.
+	nodes      *iradix.Tree
+	jobs       *iradix.Tree
+	ended      *iradix.Tree
+	activeJobs int
+	endedJobs  int
+	budget     *gamesav1.PowerBudget // nil: never set
+	alloc      *gamesav1.Allocation  // nil: never committed; no placements
 }
 
 func emptyState() *State {
-	return &State{settings: iradix.New(), requests: iradix.New(), order: iradix.New()}
+	return &State{
+		settings: iradix.New(), requests: iradix.New(), order: iradix.New(),
+		nodes: iradix.New(), jobs: iradix.New(), ended: iradix.New(),
+	}
 }
 
 // Index is the Raft log index of the last entry applied to this state, or
@@ -95,6 +110,14 @@ type builder struct {
 	order        *iradix.Txn
 	requestCount int
 	requestBytes int
+
+	nodes      *iradix.Txn
+	jobs       *iradix.Txn
+	ended      *iradix.Txn
+	activeJobs int
+	endedJobs  int
+	budget     *gamesav1.PowerBudget
+	alloc      *gamesav1.Allocation
 }
 
 func (s *State) edit(lim dedupLimits) *builder {
@@ -106,6 +129,13 @@ func (s *State) edit(lim dedupLimits) *builder {
 		order:        s.order.Txn(),
 		requestCount: s.requestCount,
 		requestBytes: s.requestBytes,
+		nodes:        s.nodes.Txn(),
+		jobs:         s.jobs.Txn(),
+		ended:        s.ended.Txn(),
+		activeJobs:   s.activeJobs,
+		endedJobs:    s.endedJobs,
+		budget:       s.budget,
+		alloc:        s.alloc,
 	}
 }
 
@@ -119,6 +149,13 @@ func (b *builder) state() *State {
 		order:        b.order.CommitOnly(),
 		requestCount: b.requestCount,
 		requestBytes: b.requestBytes,
+		nodes:        b.nodes.CommitOnly(),
+		jobs:         b.jobs.CommitOnly(),
+		ended:        b.ended.CommitOnly(),
+		activeJobs:   b.activeJobs,
+		endedJobs:    b.endedJobs,
+		budget:       b.budget,
+		alloc:        b.alloc,
 	}
 }
 
@@ -152,6 +189,8 @@ func (b *builder) applyCommand(index uint64, data []byte) *gamesav1.CommandResul
 			res = b.setSetting(index, op.SetSetting)
 		case *gamesav1.Command_DeleteSetting:
 			res = b.deleteSetting(index, op.DeleteSetting)
+		default:
+			res = b.applyAllocOp(index, cmd)
 		}
 	}
 	if dedup {
@@ -227,7 +266,8 @@ func (b *builder) remember(id string, res *gamesav1.CommandResult) {
 // server evicts alike.
 func recordCost(id string, res *gamesav1.CommandResult) int {
 	s := res.GetSetting()
-	return 64 + len(id) + len(res.GetError()) + len(s.GetKey()) + len(s.GetValue())
+	return 64 + len(id) + len(res.GetError()) + len(s.GetKey()) + len(s.GetValue()) +
+		jobCost(res.GetJob()) + nodeCost(res.GetNode())
 }
 
 func indexKey(index uint64) []byte {

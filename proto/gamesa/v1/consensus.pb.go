@@ -9,6 +9,7 @@ package gamesav1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -31,6 +32,16 @@ const (
 	Rejection_REJECTION_VERSION_MISMATCH Rejection = 1
 	// The command is malformed or of a type this server does not know.
 	Rejection_REJECTION_INVALID Rejection = 2
+	// The state does not allow the command now: a budget below the nodes'
+	// floors, a job bigger than every node, a job name in use.
+	Rejection_REJECTION_FAILED_PRECONDITION Rejection = 3
+	// The command was decided on an older state: an allocation epoch that is
+	// not the next one, a report about a job run that is no longer current.
+	Rejection_REJECTION_STALE Rejection = 4
+	// The command names a job the state does not hold.
+	Rejection_REJECTION_NOT_FOUND Rejection = 5
+	// A job constrains a node label that no node running jobs carries.
+	Rejection_REJECTION_UNKNOWN_LABEL Rejection = 6
 )
 
 // Enum value maps for Rejection.
@@ -39,11 +50,19 @@ var (
 		0: "REJECTION_UNSPECIFIED",
 		1: "REJECTION_VERSION_MISMATCH",
 		2: "REJECTION_INVALID",
+		3: "REJECTION_FAILED_PRECONDITION",
+		4: "REJECTION_STALE",
+		5: "REJECTION_NOT_FOUND",
+		6: "REJECTION_UNKNOWN_LABEL",
 	}
 	Rejection_value = map[string]int32{
-		"REJECTION_UNSPECIFIED":      0,
-		"REJECTION_VERSION_MISMATCH": 1,
-		"REJECTION_INVALID":          2,
+		"REJECTION_UNSPECIFIED":         0,
+		"REJECTION_VERSION_MISMATCH":    1,
+		"REJECTION_INVALID":             2,
+		"REJECTION_FAILED_PRECONDITION": 3,
+		"REJECTION_STALE":               4,
+		"REJECTION_NOT_FOUND":           5,
+		"REJECTION_UNKNOWN_LABEL":       6,
 	}
 )
 
@@ -74,6 +93,143 @@ func (Rejection) EnumDescriptor() ([]byte, []int) {
 	return file_gamesa_v1_consensus_proto_rawDescGZIP(), []int{0}
 }
 
+// JobState is where a job is in its life.
+type JobState int32
+
+const (
+	JobState_JOB_STATE_UNSPECIFIED JobState = 0
+	// Waiting for a node.
+	JobState_JOB_STATE_PENDING JobState = 1
+	// Given a node that has not reported it started (it may be waiting for
+	// the previous run to end).
+	JobState_JOB_STATE_PLACED JobState = 2
+	// Its node reported the process started.
+	JobState_JOB_STATE_RUNNING JobState = 3
+	// A stop was asked for; its node has not reported the process ended.
+	JobState_JOB_STATE_STOPPING JobState = 4
+	// Ended: exit status 0.
+	JobState_JOB_STATE_SUCCEEDED JobState = 5
+	// Ended: a non-zero exit status, or the command could not start.
+	JobState_JOB_STATE_FAILED JobState = 6
+	// Ended: stopped on request.
+	JobState_JOB_STATE_STOPPED JobState = 7
+)
+
+// Enum value maps for JobState.
+var (
+	JobState_name = map[int32]string{
+		0: "JOB_STATE_UNSPECIFIED",
+		1: "JOB_STATE_PENDING",
+		2: "JOB_STATE_PLACED",
+		3: "JOB_STATE_RUNNING",
+		4: "JOB_STATE_STOPPING",
+		5: "JOB_STATE_SUCCEEDED",
+		6: "JOB_STATE_FAILED",
+		7: "JOB_STATE_STOPPED",
+	}
+	JobState_value = map[string]int32{
+		"JOB_STATE_UNSPECIFIED": 0,
+		"JOB_STATE_PENDING":     1,
+		"JOB_STATE_PLACED":      2,
+		"JOB_STATE_RUNNING":     3,
+		"JOB_STATE_STOPPING":    4,
+		"JOB_STATE_SUCCEEDED":   5,
+		"JOB_STATE_FAILED":      6,
+		"JOB_STATE_STOPPED":     7,
+	}
+)
+
+func (x JobState) Enum() *JobState {
+	p := new(JobState)
+	*p = x
+	return p
+}
+
+func (x JobState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (JobState) Descriptor() protoreflect.EnumDescriptor {
+	return file_gamesa_v1_consensus_proto_enumTypes[1].Descriptor()
+}
+
+func (JobState) Type() protoreflect.EnumType {
+	return &file_gamesa_v1_consensus_proto_enumTypes[1]
+}
+
+func (x JobState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use JobState.Descriptor instead.
+func (JobState) EnumDescriptor() ([]byte, []int) {
+	return file_gamesa_v1_consensus_proto_rawDescGZIP(), []int{1}
+}
+
+// RunState is what became of one run of a job.
+type RunState int32
+
+const (
+	RunState_RUN_STATE_UNSPECIFIED RunState = 0
+	// The process started.
+	RunState_RUN_STATE_RUNNING RunState = 1
+	// The process exited by itself (exit_code; a signal counts as 128+n).
+	RunState_RUN_STATE_EXITED RunState = 2
+	// The agent ended the process: a stop, a move, or its lease ran out.
+	RunState_RUN_STATE_KILLED RunState = 3
+	// The command could not be started.
+	RunState_RUN_STATE_START_FAILED RunState = 4
+	// The leader declared the run ended without hearing from its node.
+	RunState_RUN_STATE_LOST RunState = 5
+)
+
+// Enum value maps for RunState.
+var (
+	RunState_name = map[int32]string{
+		0: "RUN_STATE_UNSPECIFIED",
+		1: "RUN_STATE_RUNNING",
+		2: "RUN_STATE_EXITED",
+		3: "RUN_STATE_KILLED",
+		4: "RUN_STATE_START_FAILED",
+		5: "RUN_STATE_LOST",
+	}
+	RunState_value = map[string]int32{
+		"RUN_STATE_UNSPECIFIED":  0,
+		"RUN_STATE_RUNNING":      1,
+		"RUN_STATE_EXITED":       2,
+		"RUN_STATE_KILLED":       3,
+		"RUN_STATE_START_FAILED": 4,
+		"RUN_STATE_LOST":         5,
+	}
+)
+
+func (x RunState) Enum() *RunState {
+	p := new(RunState)
+	*p = x
+	return p
+}
+
+func (x RunState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RunState) Descriptor() protoreflect.EnumDescriptor {
+	return file_gamesa_v1_consensus_proto_enumTypes[2].Descriptor()
+}
+
+func (RunState) Type() protoreflect.EnumType {
+	return &file_gamesa_v1_consensus_proto_enumTypes[2]
+}
+
+func (x RunState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RunState.Descriptor instead.
+func (RunState) EnumDescriptor() ([]byte, []int) {
+	return file_gamesa_v1_consensus_proto_rawDescGZIP(), []int{2}
+}
+
 // Command is one change to the replicated cluster state: the payload of a
 // Raft log entry. Exactly one operation is set; the oneof case is the
 // command's type. Later kinds of state (allocations, jobs, model rounds)
@@ -90,6 +246,13 @@ type Command struct {
 	//
 	//	*Command_SetSetting
 	//	*Command_DeleteSetting
+	//	*Command_RegisterNode
+	//	*Command_DeregisterNode
+	//	*Command_SetPowerBudget
+	//	*Command_CommitAllocation
+	//	*Command_SubmitJob
+	//	*Command_StopJob
+	//	*Command_ReportJobState
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -157,6 +320,69 @@ func (x *Command) GetDeleteSetting() *DeleteSetting {
 	return nil
 }
 
+func (x *Command) GetRegisterNode() *RegisterNode {
+	if x != nil {
+		if x, ok := x.Op.(*Command_RegisterNode); ok {
+			return x.RegisterNode
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeregisterNode() *DeregisterNode {
+	if x != nil {
+		if x, ok := x.Op.(*Command_DeregisterNode); ok {
+			return x.DeregisterNode
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSetPowerBudget() *SetPowerBudget {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetPowerBudget); ok {
+			return x.SetPowerBudget
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetCommitAllocation() *CommitAllocation {
+	if x != nil {
+		if x, ok := x.Op.(*Command_CommitAllocation); ok {
+			return x.CommitAllocation
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSubmitJob() *SubmitJob {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SubmitJob); ok {
+			return x.SubmitJob
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetStopJob() *StopJob {
+	if x != nil {
+		if x, ok := x.Op.(*Command_StopJob); ok {
+			return x.StopJob
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetReportJobState() *ReportJobState {
+	if x != nil {
+		if x, ok := x.Op.(*Command_ReportJobState); ok {
+			return x.ReportJobState
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -169,9 +395,51 @@ type Command_DeleteSetting struct {
 	DeleteSetting *DeleteSetting `protobuf:"bytes,11,opt,name=delete_setting,json=deleteSetting,proto3,oneof"`
 }
 
+type Command_RegisterNode struct {
+	RegisterNode *RegisterNode `protobuf:"bytes,12,opt,name=register_node,json=registerNode,proto3,oneof"`
+}
+
+type Command_DeregisterNode struct {
+	DeregisterNode *DeregisterNode `protobuf:"bytes,13,opt,name=deregister_node,json=deregisterNode,proto3,oneof"`
+}
+
+type Command_SetPowerBudget struct {
+	SetPowerBudget *SetPowerBudget `protobuf:"bytes,14,opt,name=set_power_budget,json=setPowerBudget,proto3,oneof"`
+}
+
+type Command_CommitAllocation struct {
+	CommitAllocation *CommitAllocation `protobuf:"bytes,15,opt,name=commit_allocation,json=commitAllocation,proto3,oneof"`
+}
+
+type Command_SubmitJob struct {
+	SubmitJob *SubmitJob `protobuf:"bytes,16,opt,name=submit_job,json=submitJob,proto3,oneof"`
+}
+
+type Command_StopJob struct {
+	StopJob *StopJob `protobuf:"bytes,17,opt,name=stop_job,json=stopJob,proto3,oneof"`
+}
+
+type Command_ReportJobState struct {
+	ReportJobState *ReportJobState `protobuf:"bytes,18,opt,name=report_job_state,json=reportJobState,proto3,oneof"`
+}
+
 func (*Command_SetSetting) isCommand_Op() {}
 
 func (*Command_DeleteSetting) isCommand_Op() {}
+
+func (*Command_RegisterNode) isCommand_Op() {}
+
+func (*Command_DeregisterNode) isCommand_Op() {}
+
+func (*Command_SetPowerBudget) isCommand_Op() {}
+
+func (*Command_CommitAllocation) isCommand_Op() {}
+
+func (*Command_SubmitJob) isCommand_Op() {}
+
+func (*Command_StopJob) isCommand_Op() {}
+
+func (*Command_ReportJobState) isCommand_Op() {}
 
 // Setting is one entry of the cluster's replicated configuration, such as
 // the cluster power budget.
@@ -376,7 +644,17 @@ type CommandResult struct {
 	// Empty when applied; otherwise why the command was rejected.
 	Error string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
 	// The kind of rejection; REJECTION_UNSPECIFIED when applied.
-	Rejection     Rejection `protobuf:"varint,5,opt,name=rejection,proto3,enum=gamesa.v1.Rejection" json:"rejection,omitempty"`
+	Rejection Rejection `protobuf:"varint,5,opt,name=rejection,proto3,enum=gamesa.v1.Rejection" json:"rejection,omitempty"`
+	// The job after SubmitJob, StopJob or ReportJobState (also when one of
+	// them was rejected for the job's state).
+	Job *Job `protobuf:"bytes,6,opt,name=job,proto3" json:"job,omitempty"`
+	// The epoch the state is at after CommitAllocation (the committed one,
+	// or the one that made it stale).
+	Epoch uint64 `protobuf:"varint,7,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// The power budget after SetPowerBudget.
+	PowerBudget *PowerBudget `protobuf:"bytes,8,opt,name=power_budget,json=powerBudget,proto3" json:"power_budget,omitempty"`
+	// The registration after RegisterNode.
+	Node          *NodeResources `protobuf:"bytes,9,opt,name=node,proto3" json:"node,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -446,6 +724,34 @@ func (x *CommandResult) GetRejection() Rejection {
 	return Rejection_REJECTION_UNSPECIFIED
 }
 
+func (x *CommandResult) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+func (x *CommandResult) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *CommandResult) GetPowerBudget() *PowerBudget {
+	if x != nil {
+		return x.PowerBudget
+	}
+	return nil
+}
+
+func (x *CommandResult) GetNode() *NodeResources {
+	if x != nil {
+		return x.Node
+	}
+	return nil
+}
+
 // RequestRecord is one entry of the dedup table.
 type RequestRecord struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -508,7 +814,16 @@ type ClusterStateSnapshot struct {
 	// Every setting, sorted by key.
 	Settings []*Setting `protobuf:"bytes,2,rep,name=settings,proto3" json:"settings,omitempty"`
 	// The dedup table, oldest first (by result index).
-	Requests      []*RequestRecord `protobuf:"bytes,3,rep,name=requests,proto3" json:"requests,omitempty"`
+	Requests []*RequestRecord `protobuf:"bytes,3,rep,name=requests,proto3" json:"requests,omitempty"`
+	// Every registered node, sorted by id.
+	Nodes []*NodeResources `protobuf:"bytes,4,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// The power budget; unset when none was ever set.
+	PowerBudget *PowerBudget `protobuf:"bytes,5,opt,name=power_budget,json=powerBudget,proto3" json:"power_budget,omitempty"`
+	// The last committed allocation; unset before the first. Its placements
+	// are not stored: they are the jobs' current runs.
+	Allocation *Allocation `protobuf:"bytes,6,opt,name=allocation,proto3" json:"allocation,omitempty"`
+	// Every job, sorted by id: active ones and the most recent ended ones.
+	Jobs          []*Job `protobuf:"bytes,7,rep,name=jobs,proto3" json:"jobs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -564,18 +879,1410 @@ func (x *ClusterStateSnapshot) GetRequests() []*RequestRecord {
 	return nil
 }
 
+func (x *ClusterStateSnapshot) GetNodes() []*NodeResources {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *ClusterStateSnapshot) GetPowerBudget() *PowerBudget {
+	if x != nil {
+		return x.PowerBudget
+	}
+	return nil
+}
+
+func (x *ClusterStateSnapshot) GetAllocation() *Allocation {
+	if x != nil {
+		return x.Allocation
+	}
+	return nil
+}
+
+func (x *ClusterStateSnapshot) GetJobs() []*Job {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+// Label is one key=value attribute of a node; job constraints match labels
+// exactly. Keys are 1..63 bytes of [A-Za-z0-9._/-]; values at most 128
+// bytes of UTF-8 without control characters.
+type Label struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Label) Reset() {
+	*x = Label{}
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Label) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Label) ProtoMessage() {}
+
+func (x *Label) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Label.ProtoReflect.Descriptor instead.
+func (*Label) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_consensus_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Label) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Label) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+// NodeResources is what a node offers the leader's decisions. Each node
+// registers it through Raft when it starts (inventory, which changes
+// rarely; its telemetry travels by gossip, never through Raft).
+type NodeResources struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The node's id, as in gossip: [A-Za-z0-9._-]{1,64}.
+	NodeId string `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// Capacity for jobs.
+	Cores       uint32 `protobuf:"varint,2,opt,name=cores,proto3" json:"cores,omitempty"`
+	MemoryBytes uint64 `protobuf:"varint,3,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	Gpus        uint32 `protobuf:"varint,4,opt,name=gpus,proto3" json:"gpus,omitempty"`
+	// The node's labels, sorted by key, keys unique; at most 64.
+	Labels []*Label `protobuf:"bytes,5,rep,name=labels,proto3" json:"labels,omitempty"`
+	// The node runs jobs (its agent was started with --enable-jobs).
+	JobsEnabled bool `protobuf:"varint,6,opt,name=jobs_enabled,json=jobsEnabled,proto3" json:"jobs_enabled,omitempty"`
+	// The least and the most power cap worth giving the node, watts. A
+	// ceiling of 0 leaves the node out of the power split.
+	PowerFloorWatts   float64 `protobuf:"fixed64,7,opt,name=power_floor_watts,json=powerFloorWatts,proto3" json:"power_floor_watts,omitempty"`
+	PowerCeilingWatts float64 `protobuf:"fixed64,8,opt,name=power_ceiling_watts,json=powerCeilingWatts,proto3" json:"power_ceiling_watts,omitempty"`
+	// Whether the node can enforce a cap (the simulated machine can; a real
+	// host once the actuators are wired). The leader does not wait for a
+	// node that cannot to apply a lower cap before raising others.
+	PowerEnforced bool `protobuf:"varint,9,opt,name=power_enforced,json=powerEnforced,proto3" json:"power_enforced,omitempty"`
+	// The node's claim on the power budget when its workload is unknown or
+	// overridden: 0 lets the leader judge from telemetry, 1..4 fix it at
+	// idle, background, interactive or active.
+	PowerPriority uint32 `protobuf:"varint,10,opt,name=power_priority,json=powerPriority,proto3" json:"power_priority,omitempty"`
+	// The Raft log index of the registration that wrote this; set by the
+	// state machine (0 in a command).
+	Version       uint64 `protobuf:"varint,11,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeResources) Reset() {
+	*x = NodeResources{}
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeResources) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeResources) ProtoMessage() {}
+
+func (x *NodeResources) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeResources.ProtoReflect.Descriptor instead.
+func (*NodeResources) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_consensus_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *NodeResources) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeResources) GetCores() uint32 {
+	if x != nil {
+		return x.Cores
+	}
+	return 0
+}
+
+func (x *NodeResources) GetMemoryBytes() uint64 {
+	if x != nil {
+		return x.MemoryBytes
+	}
+	return 0
+}
+
+func (x *NodeResources) GetGpus() uint32 {
+	if x != nil {
+		return x.Gpus
+	}
+	return 0
+}
+
+func (x *NodeResources) GetLabels() []*Label {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *NodeResources) GetJobsEnabled() bool {
+	if x != nil {
+		return x.JobsEnabled
+	}
+	return false
+}
+
+func (x *NodeResources) GetPowerFloorWatts() float64 {
+	if x != nil {
+		return x.PowerFloorWatts
+	}
+	return 0
+}
+
+func (x *NodeResources) GetPowerCeilingWatts() float64 {
+	if x != nil {
+		return x.PowerCeilingWatts
+	}
+	return 0
+}
+
+func (x *NodeResources) GetPowerEnforced() bool {
+	if x != nil {
+		return x.PowerEnforced
+	}
+	return false
+}
+
+func (x *NodeResources) GetPowerPriority() uint32 {
+	if x != nil {
+		return x.PowerPriority
+	}
+	return 0
+}
+
+func (x *NodeResources) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+// RegisterNode creates or replaces a node's registration.
+type RegisterNode struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          *NodeResources         `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterNode) Reset() {
+	*x = RegisterNode{}
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterNode) ProtoMessage() {}
+
+func (x *RegisterNode) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterNode.ProtoReflect.Descriptor instead.
+func (*RegisterNode) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_consensus_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RegisterNode) GetNode() *NodeResources {
+	if x != nil {
+		return x.Node
+	}
+	return nil
+}
+
+// DeregisterNode removes a node's registration (the leader does so for a
+// node that left the cluster). A node with job runs cannot be removed.
+// Removing a node that is not registered changes nothing.
+type DeregisterNode struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeregisterNode) Reset() {
+	*x = DeregisterNode{}
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeregisterNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeregisterNode) ProtoMessage() {}
+
+func (x *DeregisterNode) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeregisterNode.ProtoReflect.Descriptor instead.
+func (*DeregisterNode) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_consensus_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DeregisterNode) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+// SetPowerBudget sets the most the registered nodes may draw together.
+// It is refused while it is below the sum of their floors.
+type SetPowerBudget struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Watts, 0 ..1e9; 0 lifts the budget and every cap.
+	BudgetWatts   float64 `protobuf:"fixed64,1,opt,name=budget_watts,json=budgetWatts,proto3" json:"budget_watts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPowerBudget) Reset() {
+	*x = SetPowerBudget{}
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPowerBudget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPowerBudget) ProtoMessage() {}
+
+func (x *SetPowerBudget) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPowerBudget.ProtoReflect.Descriptor instead.
+func (*SetPowerBudget) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_consensus_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SetPowerBudget) GetBudgetWatts() float64 {
+	if x != nil {
+		return x.BudgetWatts
+	}
+	return 0
+}
+
+// PowerBudget is the cluster's power budget.
+type PowerBudget struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Watts; 0 means none.
+	BudgetWatts float64 `protobuf:"fixed64,1,opt,name=budget_watts,json=budgetWatts,proto3" json:"budget_watts,omitempty"`
+	// The Raft log index of the write that set it.
+	Version       uint64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PowerBudget) Reset() {
+	*x = PowerBudget{}
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PowerBudget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PowerBudget) ProtoMessage() {}
+
+func (x *PowerBudget) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PowerBudget.ProtoReflect.Descriptor instead.
+func (*PowerBudget) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_consensus_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *PowerBudget) GetBudgetWatts() float64 {
+	if x != nil {
+		return x.BudgetWatts
+	}
+	return 0
+}
+
+func (x *PowerBudget) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+// NodeCap is one node's power cap in an allocation.
+type NodeCap struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	NodeId string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// Whole milliwatts, above 0, so that the sum of the caps is exact.
+	CapMilliwatts int64 `protobuf:"varint,2,opt,name=cap_milliwatts,json=capMilliwatts,proto3" json:"cap_milliwatts,omitempty"`
+	// Why the node got this cap, in words.
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeCap) Reset() {
+	*x = NodeCap{}
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeCap) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeCap) ProtoMessage() {}
+
+func (x *NodeCap) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeCap.ProtoReflect.Descriptor instead.
+func (*NodeCap) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_consensus_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *NodeCap) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeCap) GetCapMilliwatts() int64 {
+	if x != nil {
+		return x.CapMilliwatts
+	}
+	return 0
+}
+
+func (x *NodeCap) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// JobPlacement says which node runs a job.
+type JobPlacement struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	JobId  string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	NodeId string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// When the job arrived on the node (the leader's clock).
+	Since *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
+	// The run the placement started: the Raft index of the allocation that
+	// made it. Set by the state machine; 0 in a command.
+	RunId         uint64 `protobuf:"varint,4,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobPlacement) Reset() {
+	*x = JobPlacement{}
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobPlacement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobPlacement) ProtoMessage() {}
+
+func (x *JobPlacement) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobPlacement.ProtoReflect.Descriptor instead.
+func (*JobPlacement) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_consensus_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *JobPlacement) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *JobPlacement) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *JobPlacement) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *JobPlacement) GetRunId() uint64 {
+	if x != nil {
+		return x.RunId
+	}
+	return 0
+}
+
+// JobRunRef names one run of a job.
+type JobRunRef struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	RunId uint64                 `protobuf:"varint,2,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// Why, in words.
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobRunRef) Reset() {
+	*x = JobRunRef{}
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobRunRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobRunRef) ProtoMessage() {}
+
+func (x *JobRunRef) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobRunRef.ProtoReflect.Descriptor instead.
+func (*JobRunRef) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_consensus_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *JobRunRef) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *JobRunRef) GetRunId() uint64 {
+	if x != nil {
+		return x.RunId
+	}
+	return 0
+}
+
+func (x *JobRunRef) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// JobNote says in words why a job moved or waits.
+type JobNote struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobNote) Reset() {
+	*x = JobNote{}
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobNote) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobNote) ProtoMessage() {}
+
+func (x *JobNote) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobNote.ProtoReflect.Descriptor instead.
+func (*JobNote) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_consensus_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *JobNote) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *JobNote) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// CommitAllocation is one decision of the leader: every power cap and every
+// job placement, committed together so that a leader change can never
+// leave half a decision applied.
+type CommitAllocation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Exactly one more than the committed epoch: a decision made on an older
+	// state is refused (REJECTION_STALE), so two leaders cannot both apply
+	// theirs.
+	Epoch uint64 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// When the leader decided (its clock): the placements' since.
+	DecidedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=decided_at,json=decidedAt,proto3" json:"decided_at,omitempty"`
+	// The budget the caps were split from, watts.
+	BudgetWatts float64 `protobuf:"fixed64,3,opt,name=budget_watts,json=budgetWatts,proto3" json:"budget_watts,omitempty"`
+	// The caps, sorted by node, ids unique; their sum must not exceed the
+	// budget in force when the command applies. Empty when there is no
+	// budget.
+	Caps []*NodeCap `protobuf:"bytes,4,rep,name=caps,proto3" json:"caps,omitempty"`
+	// The whole assignment, sorted by job, ids unique. A job's run keeps its
+	// id while its node stays; a new node starts a new run. A job left out
+	// has no node: its run, if any, is stopped.
+	Placements []*JobPlacement `protobuf:"bytes,5,rep,name=placements,proto3" json:"placements,omitempty"`
+	// Runs the leader declares ended without a report: their node left, or
+	// failed long enough ago that its lease has run out and it has stopped
+	// them itself. Applied before the placements.
+	Lost []*JobRunRef `protobuf:"bytes,6,rep,name=lost,proto3" json:"lost,omitempty"`
+	// Why jobs moved or wait.
+	Notes         []*JobNote `protobuf:"bytes,7,rep,name=notes,proto3" json:"notes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitAllocation) Reset() {
+	*x = CommitAllocation{}
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitAllocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitAllocation) ProtoMessage() {}
+
+func (x *CommitAllocation) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitAllocation.ProtoReflect.Descriptor instead.
+func (*CommitAllocation) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_consensus_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *CommitAllocation) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *CommitAllocation) GetDecidedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DecidedAt
+	}
+	return nil
+}
+
+func (x *CommitAllocation) GetBudgetWatts() float64 {
+	if x != nil {
+		return x.BudgetWatts
+	}
+	return 0
+}
+
+func (x *CommitAllocation) GetCaps() []*NodeCap {
+	if x != nil {
+		return x.Caps
+	}
+	return nil
+}
+
+func (x *CommitAllocation) GetPlacements() []*JobPlacement {
+	if x != nil {
+		return x.Placements
+	}
+	return nil
+}
+
+func (x *CommitAllocation) GetLost() []*JobRunRef {
+	if x != nil {
+		return x.Lost
+	}
+	return nil
+}
+
+func (x *CommitAllocation) GetNotes() []*JobNote {
+	if x != nil {
+		return x.Notes
+	}
+	return nil
+}
+
+// Allocation is the committed decision as the state holds it.
+type Allocation struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Epoch       uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	DecidedAt   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=decided_at,json=decidedAt,proto3" json:"decided_at,omitempty"`
+	BudgetWatts float64                `protobuf:"fixed64,3,opt,name=budget_watts,json=budgetWatts,proto3" json:"budget_watts,omitempty"`
+	Caps        []*NodeCap             `protobuf:"bytes,4,rep,name=caps,proto3" json:"caps,omitempty"`
+	// The jobs' current runs, sorted by job (derived from the jobs when
+	// read; never stored).
+	Placements []*JobPlacement `protobuf:"bytes,5,rep,name=placements,proto3" json:"placements,omitempty"`
+	// The Raft log index at which it was committed.
+	Index         uint64 `protobuf:"varint,6,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Allocation) Reset() {
+	*x = Allocation{}
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Allocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Allocation) ProtoMessage() {}
+
+func (x *Allocation) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Allocation.ProtoReflect.Descriptor instead.
+func (*Allocation) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_consensus_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Allocation) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *Allocation) GetDecidedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DecidedAt
+	}
+	return nil
+}
+
+func (x *Allocation) GetBudgetWatts() float64 {
+	if x != nil {
+		return x.BudgetWatts
+	}
+	return 0
+}
+
+func (x *Allocation) GetCaps() []*NodeCap {
+	if x != nil {
+		return x.Caps
+	}
+	return nil
+}
+
+func (x *Allocation) GetPlacements() []*JobPlacement {
+	if x != nil {
+		return x.Placements
+	}
+	return nil
+}
+
+func (x *Allocation) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+// JobSpec is what a user submits: what to run and what it needs.
+type JobSpec struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job's name: [a-z0-9][a-z0-9._-]{0,62}.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Reserved on the node that runs it.
+	Cores       uint32 `protobuf:"varint,2,opt,name=cores,proto3" json:"cores,omitempty"`
+	MemoryBytes uint64 `protobuf:"varint,3,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	Gpus        uint32 `protobuf:"varint,4,opt,name=gpus,proto3" json:"gpus,omitempty"`
+	// Node labels the job requires, sorted by key, keys unique; at most 64.
+	Constraints []*Label `protobuf:"bytes,5,rep,name=constraints,proto3" json:"constraints,omitempty"`
+	// The program and its arguments (not run through a shell); the first
+	// is not empty; at most 1024 arguments and 16 KiB together.
+	Command []string `protobuf:"bytes,6,rep,name=command,proto3" json:"command,omitempty"`
+	// Optional: run on the old node before a move (for heat or a better
+	// node, not after a failure), so the job can save its progress.
+	CheckpointCommand []string `protobuf:"bytes,7,rep,name=checkpoint_command,json=checkpointCommand,proto3" json:"checkpoint_command,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *JobSpec) Reset() {
+	*x = JobSpec{}
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobSpec) ProtoMessage() {}
+
+func (x *JobSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobSpec.ProtoReflect.Descriptor instead.
+func (*JobSpec) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_consensus_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *JobSpec) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *JobSpec) GetCores() uint32 {
+	if x != nil {
+		return x.Cores
+	}
+	return 0
+}
+
+func (x *JobSpec) GetMemoryBytes() uint64 {
+	if x != nil {
+		return x.MemoryBytes
+	}
+	return 0
+}
+
+func (x *JobSpec) GetGpus() uint32 {
+	if x != nil {
+		return x.Gpus
+	}
+	return 0
+}
+
+func (x *JobSpec) GetConstraints() []*Label {
+	if x != nil {
+		return x.Constraints
+	}
+	return nil
+}
+
+func (x *JobSpec) GetCommand() []string {
+	if x != nil {
+		return x.Command
+	}
+	return nil
+}
+
+func (x *JobSpec) GetCheckpointCommand() []string {
+	if x != nil {
+		return x.CheckpointCommand
+	}
+	return nil
+}
+
+// JobRun is one run of a job on one node.
+type JobRun struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The Raft index of the allocation that placed it; a fencing token: a
+	// node acts on a run only while it is the job's current one.
+	RunId  uint64 `protobuf:"varint,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	NodeId string `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// RUN_STATE_UNSPECIFIED until its node reports.
+	State    RunState `protobuf:"varint,3,opt,name=state,proto3,enum=gamesa.v1.RunState" json:"state,omitempty"`
+	ExitCode int32    `protobuf:"varint,4,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	Reason   string   `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The process id on its node, once running.
+	Pid           uint32 `protobuf:"varint,6,opt,name=pid,proto3" json:"pid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobRun) Reset() {
+	*x = JobRun{}
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobRun) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobRun) ProtoMessage() {}
+
+func (x *JobRun) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobRun.ProtoReflect.Descriptor instead.
+func (*JobRun) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_consensus_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *JobRun) GetRunId() uint64 {
+	if x != nil {
+		return x.RunId
+	}
+	return 0
+}
+
+func (x *JobRun) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *JobRun) GetState() RunState {
+	if x != nil {
+		return x.State
+	}
+	return RunState_RUN_STATE_UNSPECIFIED
+}
+
+func (x *JobRun) GetExitCode() int32 {
+	if x != nil {
+		return x.ExitCode
+	}
+	return 0
+}
+
+func (x *JobRun) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *JobRun) GetPid() uint32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+// Job is a job as the state holds it.
+type Job struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Spec  *JobSpec               `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	State JobState               `protobuf:"varint,2,opt,name=state,proto3,enum=gamesa.v1.JobState" json:"state,omitempty"`
+	// The run placed now; unset while the job waits or after it ended.
+	Current *JobRun `protobuf:"bytes,3,opt,name=current,proto3" json:"current,omitempty"`
+	// The previous run while its node has not confirmed it ended: the
+	// current run must not start before (none runs twice at once).
+	Draining *JobRun `protobuf:"bytes,4,opt,name=draining,proto3" json:"draining,omitempty"`
+	// When the current run was placed (the leader's clock).
+	Since         *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
+	StopRequested bool                   `protobuf:"varint,6,opt,name=stop_requested,json=stopRequested,proto3" json:"stop_requested,omitempty"`
+	// Why the job is where it is, in words.
+	Reason string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	// How many runs were placed so far.
+	Runs uint32 `protobuf:"varint,8,opt,name=runs,proto3" json:"runs,omitempty"`
+	// The ended runs, oldest first, at most 8.
+	History []*JobRun `protobuf:"bytes,9,rep,name=history,proto3" json:"history,omitempty"`
+	// The Raft log index of the submission.
+	SubmittedIndex uint64 `protobuf:"varint,10,opt,name=submitted_index,json=submittedIndex,proto3" json:"submitted_index,omitempty"`
+	// The Raft log index of the last change.
+	Version uint64 `protobuf:"varint,11,opt,name=version,proto3" json:"version,omitempty"`
+	// The Raft log index at which the job ended; 0 while active.
+	EndedIndex    uint64 `protobuf:"varint,12,opt,name=ended_index,json=endedIndex,proto3" json:"ended_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Job) Reset() {
+	*x = Job{}
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Job) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Job) ProtoMessage() {}
+
+func (x *Job) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Job.ProtoReflect.Descriptor instead.
+func (*Job) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_consensus_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *Job) GetSpec() *JobSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *Job) GetState() JobState {
+	if x != nil {
+		return x.State
+	}
+	return JobState_JOB_STATE_UNSPECIFIED
+}
+
+func (x *Job) GetCurrent() *JobRun {
+	if x != nil {
+		return x.Current
+	}
+	return nil
+}
+
+func (x *Job) GetDraining() *JobRun {
+	if x != nil {
+		return x.Draining
+	}
+	return nil
+}
+
+func (x *Job) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *Job) GetStopRequested() bool {
+	if x != nil {
+		return x.StopRequested
+	}
+	return false
+}
+
+func (x *Job) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Job) GetRuns() uint32 {
+	if x != nil {
+		return x.Runs
+	}
+	return 0
+}
+
+func (x *Job) GetHistory() []*JobRun {
+	if x != nil {
+		return x.History
+	}
+	return nil
+}
+
+func (x *Job) GetSubmittedIndex() uint64 {
+	if x != nil {
+		return x.SubmittedIndex
+	}
+	return 0
+}
+
+func (x *Job) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *Job) GetEndedIndex() uint64 {
+	if x != nil {
+		return x.EndedIndex
+	}
+	return 0
+}
+
+// SubmitJob adds a job. A name in use by an active job is refused; an
+// ended job of the same name is replaced.
+type SubmitJob struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Spec          *JobSpec               `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitJob) Reset() {
+	*x = SubmitJob{}
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitJob) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitJob) ProtoMessage() {}
+
+func (x *SubmitJob) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitJob.ProtoReflect.Descriptor instead.
+func (*SubmitJob) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_consensus_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SubmitJob) GetSpec() *JobSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+// StopJob asks for a job to stop: at once if it has no run, else once its
+// node reports the run ended.
+type StopJob struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopJob) Reset() {
+	*x = StopJob{}
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopJob) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopJob) ProtoMessage() {}
+
+func (x *StopJob) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopJob.ProtoReflect.Descriptor instead.
+func (*StopJob) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_consensus_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *StopJob) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+// ReportJobState is a node's report about one run of a job it was given.
+type ReportJobState struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	JobId  string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	NodeId string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	RunId  uint64                 `protobuf:"varint,3,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// RUNNING, EXITED, KILLED or START_FAILED.
+	State         RunState `protobuf:"varint,4,opt,name=state,proto3,enum=gamesa.v1.RunState" json:"state,omitempty"`
+	ExitCode      int32    `protobuf:"varint,5,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	Reason        string   `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	Pid           uint32   `protobuf:"varint,7,opt,name=pid,proto3" json:"pid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportJobState) Reset() {
+	*x = ReportJobState{}
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportJobState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportJobState) ProtoMessage() {}
+
+func (x *ReportJobState) ProtoReflect() protoreflect.Message {
+	mi := &file_gamesa_v1_consensus_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportJobState.ProtoReflect.Descriptor instead.
+func (*ReportJobState) Descriptor() ([]byte, []int) {
+	return file_gamesa_v1_consensus_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ReportJobState) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *ReportJobState) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *ReportJobState) GetRunId() uint64 {
+	if x != nil {
+		return x.RunId
+	}
+	return 0
+}
+
+func (x *ReportJobState) GetState() RunState {
+	if x != nil {
+		return x.State
+	}
+	return RunState_RUN_STATE_UNSPECIFIED
+}
+
+func (x *ReportJobState) GetExitCode() int32 {
+	if x != nil {
+		return x.ExitCode
+	}
+	return 0
+}
+
+func (x *ReportJobState) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ReportJobState) GetPid() uint32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
 var File_gamesa_v1_consensus_proto protoreflect.FileDescriptor
 
 const file_gamesa_v1_consensus_proto_rawDesc = "" +
 	"\n" +
-	"\x19gamesa/v1/consensus.proto\x12\tgamesa.v1\"\xab\x01\n" +
+	"\x19gamesa/v1/consensus.proto\x12\tgamesa.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf3\x04\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x128\n" +
 	"\vset_setting\x18\n" +
 	" \x01(\v2\x15.gamesa.v1.SetSettingH\x00R\n" +
 	"setSetting\x12A\n" +
-	"\x0edelete_setting\x18\v \x01(\v2\x18.gamesa.v1.DeleteSettingH\x00R\rdeleteSettingB\x04\n" +
+	"\x0edelete_setting\x18\v \x01(\v2\x18.gamesa.v1.DeleteSettingH\x00R\rdeleteSetting\x12>\n" +
+	"\rregister_node\x18\f \x01(\v2\x17.gamesa.v1.RegisterNodeH\x00R\fregisterNode\x12D\n" +
+	"\x0fderegister_node\x18\r \x01(\v2\x19.gamesa.v1.DeregisterNodeH\x00R\x0ederegisterNode\x12E\n" +
+	"\x10set_power_budget\x18\x0e \x01(\v2\x19.gamesa.v1.SetPowerBudgetH\x00R\x0esetPowerBudget\x12J\n" +
+	"\x11commit_allocation\x18\x0f \x01(\v2\x1b.gamesa.v1.CommitAllocationH\x00R\x10commitAllocation\x125\n" +
+	"\n" +
+	"submit_job\x18\x10 \x01(\v2\x14.gamesa.v1.SubmitJobH\x00R\tsubmitJob\x12/\n" +
+	"\bstop_job\x18\x11 \x01(\v2\x12.gamesa.v1.StopJobH\x00R\astopJob\x12E\n" +
+	"\x10report_job_state\x18\x12 \x01(\v2\x19.gamesa.v1.ReportJobStateH\x00R\x0ereportJobStateB\x04\n" +
 	"\x02op\"K\n" +
 	"\aSetting\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
@@ -588,25 +2295,160 @@ const file_gamesa_v1_consensus_proto_rawDesc = "" +
 	"\x10expected_version\x18\x03 \x01(\x04R\x0fexpectedVersion\"L\n" +
 	"\rDeleteSetting\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
-	"\x10expected_version\x18\x02 \x01(\x04R\x0fexpectedVersion\"\xbb\x01\n" +
+	"\x10expected_version\x18\x02 \x01(\x04R\x0fexpectedVersion\"\xdc\x02\n" +
 	"\rCommandResult\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1c\n" +
 	"\tduplicate\x18\x02 \x01(\bR\tduplicate\x12,\n" +
 	"\asetting\x18\x03 \x01(\v2\x12.gamesa.v1.SettingR\asetting\x12\x14\n" +
 	"\x05error\x18\x04 \x01(\tR\x05error\x122\n" +
-	"\trejection\x18\x05 \x01(\x0e2\x14.gamesa.v1.RejectionR\trejection\"`\n" +
+	"\trejection\x18\x05 \x01(\x0e2\x14.gamesa.v1.RejectionR\trejection\x12 \n" +
+	"\x03job\x18\x06 \x01(\v2\x0e.gamesa.v1.JobR\x03job\x12\x14\n" +
+	"\x05epoch\x18\a \x01(\x04R\x05epoch\x129\n" +
+	"\fpower_budget\x18\b \x01(\v2\x16.gamesa.v1.PowerBudgetR\vpowerBudget\x12,\n" +
+	"\x04node\x18\t \x01(\v2\x18.gamesa.v1.NodeResourcesR\x04node\"`\n" +
 	"\rRequestRecord\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x120\n" +
-	"\x06result\x18\x02 \x01(\v2\x18.gamesa.v1.CommandResultR\x06result\"\xa1\x01\n" +
+	"\x06result\x18\x02 \x01(\v2\x18.gamesa.v1.CommandResultR\x06result\"\xe7\x02\n" +
 	"\x14ClusterStateSnapshot\x12#\n" +
 	"\rapplied_index\x18\x01 \x01(\x04R\fappliedIndex\x12.\n" +
 	"\bsettings\x18\x02 \x03(\v2\x12.gamesa.v1.SettingR\bsettings\x124\n" +
-	"\brequests\x18\x03 \x03(\v2\x18.gamesa.v1.RequestRecordR\brequests*]\n" +
+	"\brequests\x18\x03 \x03(\v2\x18.gamesa.v1.RequestRecordR\brequests\x12.\n" +
+	"\x05nodes\x18\x04 \x03(\v2\x18.gamesa.v1.NodeResourcesR\x05nodes\x129\n" +
+	"\fpower_budget\x18\x05 \x01(\v2\x16.gamesa.v1.PowerBudgetR\vpowerBudget\x125\n" +
+	"\n" +
+	"allocation\x18\x06 \x01(\v2\x15.gamesa.v1.AllocationR\n" +
+	"allocation\x12\"\n" +
+	"\x04jobs\x18\a \x03(\v2\x0e.gamesa.v1.JobR\x04jobs\"/\n" +
+	"\x05Label\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\x86\x03\n" +
+	"\rNodeResources\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x14\n" +
+	"\x05cores\x18\x02 \x01(\rR\x05cores\x12!\n" +
+	"\fmemory_bytes\x18\x03 \x01(\x04R\vmemoryBytes\x12\x12\n" +
+	"\x04gpus\x18\x04 \x01(\rR\x04gpus\x12(\n" +
+	"\x06labels\x18\x05 \x03(\v2\x10.gamesa.v1.LabelR\x06labels\x12!\n" +
+	"\fjobs_enabled\x18\x06 \x01(\bR\vjobsEnabled\x12*\n" +
+	"\x11power_floor_watts\x18\a \x01(\x01R\x0fpowerFloorWatts\x12.\n" +
+	"\x13power_ceiling_watts\x18\b \x01(\x01R\x11powerCeilingWatts\x12%\n" +
+	"\x0epower_enforced\x18\t \x01(\bR\rpowerEnforced\x12%\n" +
+	"\x0epower_priority\x18\n" +
+	" \x01(\rR\rpowerPriority\x12\x18\n" +
+	"\aversion\x18\v \x01(\x04R\aversion\"<\n" +
+	"\fRegisterNode\x12,\n" +
+	"\x04node\x18\x01 \x01(\v2\x18.gamesa.v1.NodeResourcesR\x04node\")\n" +
+	"\x0eDeregisterNode\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"3\n" +
+	"\x0eSetPowerBudget\x12!\n" +
+	"\fbudget_watts\x18\x01 \x01(\x01R\vbudgetWatts\"J\n" +
+	"\vPowerBudget\x12!\n" +
+	"\fbudget_watts\x18\x01 \x01(\x01R\vbudgetWatts\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\"a\n" +
+	"\aNodeCap\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12%\n" +
+	"\x0ecap_milliwatts\x18\x02 \x01(\x03R\rcapMilliwatts\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x87\x01\n" +
+	"\fJobPlacement\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x120\n" +
+	"\x05since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x15\n" +
+	"\x06run_id\x18\x04 \x01(\x04R\x05runId\"Q\n" +
+	"\tJobRunRef\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x15\n" +
+	"\x06run_id\x18\x02 \x01(\x04R\x05runId\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"8\n" +
+	"\aJobNote\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xbb\x02\n" +
+	"\x10CommitAllocation\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x129\n" +
+	"\n" +
+	"decided_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\x12!\n" +
+	"\fbudget_watts\x18\x03 \x01(\x01R\vbudgetWatts\x12&\n" +
+	"\x04caps\x18\x04 \x03(\v2\x12.gamesa.v1.NodeCapR\x04caps\x127\n" +
+	"\n" +
+	"placements\x18\x05 \x03(\v2\x17.gamesa.v1.JobPlacementR\n" +
+	"placements\x12(\n" +
+	"\x04lost\x18\x06 \x03(\v2\x14.gamesa.v1.JobRunRefR\x04lost\x12(\n" +
+	"\x05notes\x18\a \x03(\v2\x12.gamesa.v1.JobNoteR\x05notes\"\xf7\x01\n" +
+	"\n" +
+	"Allocation\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x129\n" +
+	"\n" +
+	"decided_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\x12!\n" +
+	"\fbudget_watts\x18\x03 \x01(\x01R\vbudgetWatts\x12&\n" +
+	"\x04caps\x18\x04 \x03(\v2\x12.gamesa.v1.NodeCapR\x04caps\x127\n" +
+	"\n" +
+	"placements\x18\x05 \x03(\v2\x17.gamesa.v1.JobPlacementR\n" +
+	"placements\x12\x14\n" +
+	"\x05index\x18\x06 \x01(\x04R\x05index\"\xe3\x01\n" +
+	"\aJobSpec\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05cores\x18\x02 \x01(\rR\x05cores\x12!\n" +
+	"\fmemory_bytes\x18\x03 \x01(\x04R\vmemoryBytes\x12\x12\n" +
+	"\x04gpus\x18\x04 \x01(\rR\x04gpus\x122\n" +
+	"\vconstraints\x18\x05 \x03(\v2\x10.gamesa.v1.LabelR\vconstraints\x12\x18\n" +
+	"\acommand\x18\x06 \x03(\tR\acommand\x12-\n" +
+	"\x12checkpoint_command\x18\a \x03(\tR\x11checkpointCommand\"\xaa\x01\n" +
+	"\x06JobRun\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\x04R\x05runId\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12)\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x13.gamesa.v1.RunStateR\x05state\x12\x1b\n" +
+	"\texit_code\x18\x04 \x01(\x05R\bexitCode\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x10\n" +
+	"\x03pid\x18\x06 \x01(\rR\x03pid\"\xca\x03\n" +
+	"\x03Job\x12&\n" +
+	"\x04spec\x18\x01 \x01(\v2\x12.gamesa.v1.JobSpecR\x04spec\x12)\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x13.gamesa.v1.JobStateR\x05state\x12+\n" +
+	"\acurrent\x18\x03 \x01(\v2\x11.gamesa.v1.JobRunR\acurrent\x12-\n" +
+	"\bdraining\x18\x04 \x01(\v2\x11.gamesa.v1.JobRunR\bdraining\x120\n" +
+	"\x05since\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12%\n" +
+	"\x0estop_requested\x18\x06 \x01(\bR\rstopRequested\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\x12\x12\n" +
+	"\x04runs\x18\b \x01(\rR\x04runs\x12+\n" +
+	"\ahistory\x18\t \x03(\v2\x11.gamesa.v1.JobRunR\ahistory\x12'\n" +
+	"\x0fsubmitted_index\x18\n" +
+	" \x01(\x04R\x0esubmittedIndex\x12\x18\n" +
+	"\aversion\x18\v \x01(\x04R\aversion\x12\x1f\n" +
+	"\vended_index\x18\f \x01(\x04R\n" +
+	"endedIndex\"3\n" +
+	"\tSubmitJob\x12&\n" +
+	"\x04spec\x18\x01 \x01(\v2\x12.gamesa.v1.JobSpecR\x04spec\" \n" +
+	"\aStopJob\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\xc9\x01\n" +
+	"\x0eReportJobState\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x15\n" +
+	"\x06run_id\x18\x03 \x01(\x04R\x05runId\x12)\n" +
+	"\x05state\x18\x04 \x01(\x0e2\x13.gamesa.v1.RunStateR\x05state\x12\x1b\n" +
+	"\texit_code\x18\x05 \x01(\x05R\bexitCode\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x10\n" +
+	"\x03pid\x18\a \x01(\rR\x03pid*\xcb\x01\n" +
 	"\tRejection\x12\x19\n" +
 	"\x15REJECTION_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aREJECTION_VERSION_MISMATCH\x10\x01\x12\x15\n" +
-	"\x11REJECTION_INVALID\x10\x02B9Z7github.com/krystalstack/gamesa/proto/gamesa/v1;gamesav1b\x06proto3"
+	"\x11REJECTION_INVALID\x10\x02\x12!\n" +
+	"\x1dREJECTION_FAILED_PRECONDITION\x10\x03\x12\x13\n" +
+	"\x0fREJECTION_STALE\x10\x04\x12\x17\n" +
+	"\x13REJECTION_NOT_FOUND\x10\x05\x12\x1b\n" +
+	"\x17REJECTION_UNKNOWN_LABEL\x10\x06*\xc7\x01\n" +
+	"\bJobState\x12\x19\n" +
+	"\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11JOB_STATE_PENDING\x10\x01\x12\x14\n" +
+	"\x10JOB_STATE_PLACED\x10\x02\x12\x15\n" +
+	"\x11JOB_STATE_RUNNING\x10\x03\x12\x16\n" +
+	"\x12JOB_STATE_STOPPING\x10\x04\x12\x17\n" +
+	"\x13JOB_STATE_SUCCEEDED\x10\x05\x12\x14\n" +
+	"\x10JOB_STATE_FAILED\x10\x06\x12\x15\n" +
+	"\x11JOB_STATE_STOPPED\x10\a*\x98\x01\n" +
+	"\bRunState\x12\x19\n" +
+	"\x15RUN_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11RUN_STATE_RUNNING\x10\x01\x12\x14\n" +
+	"\x10RUN_STATE_EXITED\x10\x02\x12\x14\n" +
+	"\x10RUN_STATE_KILLED\x10\x03\x12\x1a\n" +
+	"\x16RUN_STATE_START_FAILED\x10\x04\x12\x12\n" +
+	"\x0eRUN_STATE_LOST\x10\x05B9Z7github.com/krystalstack/gamesa/proto/gamesa/v1;gamesav1b\x06proto3"
 
 var (
 	file_gamesa_v1_consensus_proto_rawDescOnce sync.Once
@@ -620,31 +2462,87 @@ func file_gamesa_v1_consensus_proto_rawDescGZIP() []byte {
 	return file_gamesa_v1_consensus_proto_rawDescData
 }
 
-var file_gamesa_v1_consensus_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_gamesa_v1_consensus_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_gamesa_v1_consensus_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_gamesa_v1_consensus_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_gamesa_v1_consensus_proto_goTypes = []any{
-	(Rejection)(0),               // 0: gamesa.v1.Rejection
-	(*Command)(nil),              // 1: gamesa.v1.Command
-	(*Setting)(nil),              // 2: gamesa.v1.Setting
-	(*SetSetting)(nil),           // 3: gamesa.v1.SetSetting
-	(*DeleteSetting)(nil),        // 4: gamesa.v1.DeleteSetting
-	(*CommandResult)(nil),        // 5: gamesa.v1.CommandResult
-	(*RequestRecord)(nil),        // 6: gamesa.v1.RequestRecord
-	(*ClusterStateSnapshot)(nil), // 7: gamesa.v1.ClusterStateSnapshot
+	(Rejection)(0),                // 0: gamesa.v1.Rejection
+	(JobState)(0),                 // 1: gamesa.v1.JobState
+	(RunState)(0),                 // 2: gamesa.v1.RunState
+	(*Command)(nil),               // 3: gamesa.v1.Command
+	(*Setting)(nil),               // 4: gamesa.v1.Setting
+	(*SetSetting)(nil),            // 5: gamesa.v1.SetSetting
+	(*DeleteSetting)(nil),         // 6: gamesa.v1.DeleteSetting
+	(*CommandResult)(nil),         // 7: gamesa.v1.CommandResult
+	(*RequestRecord)(nil),         // 8: gamesa.v1.RequestRecord
+	(*ClusterStateSnapshot)(nil),  // 9: gamesa.v1.ClusterStateSnapshot
+	(*Label)(nil),                 // 10: gamesa.v1.Label
+	(*NodeResources)(nil),         // 11: gamesa.v1.NodeResources
+	(*RegisterNode)(nil),          // 12: gamesa.v1.RegisterNode
+	(*DeregisterNode)(nil),        // 13: gamesa.v1.DeregisterNode
+	(*SetPowerBudget)(nil),        // 14: gamesa.v1.SetPowerBudget
+	(*PowerBudget)(nil),           // 15: gamesa.v1.PowerBudget
+	(*NodeCap)(nil),               // 16: gamesa.v1.NodeCap
+	(*JobPlacement)(nil),          // 17: gamesa.v1.JobPlacement
+	(*JobRunRef)(nil),             // 18: gamesa.v1.JobRunRef
+	(*JobNote)(nil),               // 19: gamesa.v1.JobNote
+	(*CommitAllocation)(nil),      // 20: gamesa.v1.CommitAllocation
+	(*Allocation)(nil),            // 21: gamesa.v1.Allocation
+	(*JobSpec)(nil),               // 22: gamesa.v1.JobSpec
+	(*JobRun)(nil),                // 23: gamesa.v1.JobRun
+	(*Job)(nil),                   // 24: gamesa.v1.Job
+	(*SubmitJob)(nil),             // 25: gamesa.v1.SubmitJob
+	(*StopJob)(nil),               // 26: gamesa.v1.StopJob
+	(*ReportJobState)(nil),        // 27: gamesa.v1.ReportJobState
+	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
 }
 var file_gamesa_v1_consensus_proto_depIdxs = []int32{
-	3, // 0: gamesa.v1.Command.set_setting:type_name -> gamesa.v1.SetSetting
-	4, // 1: gamesa.v1.Command.delete_setting:type_name -> gamesa.v1.DeleteSetting
-	2, // 2: gamesa.v1.CommandResult.setting:type_name -> gamesa.v1.Setting
-	0, // 3: gamesa.v1.CommandResult.rejection:type_name -> gamesa.v1.Rejection
-	5, // 4: gamesa.v1.RequestRecord.result:type_name -> gamesa.v1.CommandResult
-	2, // 5: gamesa.v1.ClusterStateSnapshot.settings:type_name -> gamesa.v1.Setting
-	6, // 6: gamesa.v1.ClusterStateSnapshot.requests:type_name -> gamesa.v1.RequestRecord
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	5,  // 0: gamesa.v1.Command.set_setting:type_name -> gamesa.v1.SetSetting
+	6,  // 1: gamesa.v1.Command.delete_setting:type_name -> gamesa.v1.DeleteSetting
+	12, // 2: gamesa.v1.Command.register_node:type_name -> gamesa.v1.RegisterNode
+	13, // 3: gamesa.v1.Command.deregister_node:type_name -> gamesa.v1.DeregisterNode
+	14, // 4: gamesa.v1.Command.set_power_budget:type_name -> gamesa.v1.SetPowerBudget
+	20, // 5: gamesa.v1.Command.commit_allocation:type_name -> gamesa.v1.CommitAllocation
+	25, // 6: gamesa.v1.Command.submit_job:type_name -> gamesa.v1.SubmitJob
+	26, // 7: gamesa.v1.Command.stop_job:type_name -> gamesa.v1.StopJob
+	27, // 8: gamesa.v1.Command.report_job_state:type_name -> gamesa.v1.ReportJobState
+	4,  // 9: gamesa.v1.CommandResult.setting:type_name -> gamesa.v1.Setting
+	0,  // 10: gamesa.v1.CommandResult.rejection:type_name -> gamesa.v1.Rejection
+	24, // 11: gamesa.v1.CommandResult.job:type_name -> gamesa.v1.Job
+	15, // 12: gamesa.v1.CommandResult.power_budget:type_name -> gamesa.v1.PowerBudget
+	11, // 13: gamesa.v1.CommandResult.node:type_name -> gamesa.v1.NodeResources
+	7,  // 14: gamesa.v1.RequestRecord.result:type_name -> gamesa.v1.CommandResult
+	4,  // 15: gamesa.v1.ClusterStateSnapshot.settings:type_name -> gamesa.v1.Setting
+	8,  // 16: gamesa.v1.ClusterStateSnapshot.requests:type_name -> gamesa.v1.RequestRecord
+	11, // 17: gamesa.v1.ClusterStateSnapshot.nodes:type_name -> gamesa.v1.NodeResources
+	15, // 18: gamesa.v1.ClusterStateSnapshot.power_budget:type_name -> gamesa.v1.PowerBudget
+	21, // 19: gamesa.v1.ClusterStateSnapshot.allocation:type_name -> gamesa.v1.Allocation
+	24, // 20: gamesa.v1.ClusterStateSnapshot.jobs:type_name -> gamesa.v1.Job
+	10, // 21: gamesa.v1.NodeResources.labels:type_name -> gamesa.v1.Label
+	11, // 22: gamesa.v1.RegisterNode.node:type_name -> gamesa.v1.NodeResources
+	28, // 23: gamesa.v1.JobPlacement.since:type_name -> google.protobuf.Timestamp
+	28, // 24: gamesa.v1.CommitAllocation.decided_at:type_name -> google.protobuf.Timestamp
+	16, // 25: gamesa.v1.CommitAllocation.caps:type_name -> gamesa.v1.NodeCap
+	17, // 26: gamesa.v1.CommitAllocation.placements:type_name -> gamesa.v1.JobPlacement
+	18, // 27: gamesa.v1.CommitAllocation.lost:type_name -> gamesa.v1.JobRunRef
+	19, // 28: gamesa.v1.CommitAllocation.notes:type_name -> gamesa.v1.JobNote
+	28, // 29: gamesa.v1.Allocation.decided_at:type_name -> google.protobuf.Timestamp
+	16, // 30: gamesa.v1.Allocation.caps:type_name -> gamesa.v1.NodeCap
+	17, // 31: gamesa.v1.Allocation.placements:type_name -> gamesa.v1.JobPlacement
+	10, // 32: gamesa.v1.JobSpec.constraints:type_name -> gamesa.v1.Label
+	2,  // 33: gamesa.v1.JobRun.state:type_name -> gamesa.v1.RunState
+	22, // 34: gamesa.v1.Job.spec:type_name -> gamesa.v1.JobSpec
+	1,  // 35: gamesa.v1.Job.state:type_name -> gamesa.v1.JobState
+	23, // 36: gamesa.v1.Job.current:type_name -> gamesa.v1.JobRun
+	23, // 37: gamesa.v1.Job.draining:type_name -> gamesa.v1.JobRun
+	28, // 38: gamesa.v1.Job.since:type_name -> google.protobuf.Timestamp
+	23, // 39: gamesa.v1.Job.history:type_name -> gamesa.v1.JobRun
+	22, // 40: gamesa.v1.SubmitJob.spec:type_name -> gamesa.v1.JobSpec
+	2,  // 41: gamesa.v1.ReportJobState.state:type_name -> gamesa.v1.RunState
+	42, // [42:42] is the sub-list for method output_type
+	42, // [42:42] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_gamesa_v1_consensus_proto_init() }
@@ -655,14 +2553,21 @@ func file_gamesa_v1_consensus_proto_init() {
 	file_gamesa_v1_consensus_proto_msgTypes[0].OneofWrappers = []any{
 		(*Command_SetSetting)(nil),
 		(*Command_DeleteSetting)(nil),
+		(*Command_RegisterNode)(nil),
+		(*Command_DeregisterNode)(nil),
+		(*Command_SetPowerBudget)(nil),
+		(*Command_CommitAllocation)(nil),
+		(*Command_SubmitJob)(nil),
+		(*Command_StopJob)(nil),
+		(*Command_ReportJobState)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gamesa_v1_consensus_proto_rawDesc), len(file_gamesa_v1_consensus_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   7,
+			NumEnums:      3,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
