@@ -113,3 +113,9 @@ dashboard-clean:
 build test: dashboard
 test: dashboard-test
 clean: dashboard-clean
+
+.PHONY: lan-party
+
+## lan-party: five simulated PCs share a power budget; each tick prints every PC's draw and cap against the budget (ARGS="--budget 120 --ticks 30")
+lan-party:
+	$(GO) run ./examples/lan-party $(ARGS)

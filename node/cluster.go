@@ -48,6 +48,10 @@ type cluster struct {
 	// left is closed when a Leave request asks the node to stop.
 	left     chan struct{}
 	leftOnce sync.Once
+
+	// capWatts is the power cap in force on this node (math.Float64bits;
+	// 0 for none), which its digest carries; the allocator sets it.
+	capWatts atomic.Uint64
 }
 
 // openCluster starts the gossip mesh and, on a server, the Raft replica.
@@ -354,6 +358,7 @@ func (c *cluster) publish(s *gamesav1.Sample) {
 	}
 	c.lastPublish = now
 	d := digestOf(s)
+	d.PowerCapWatts = math.Float64frombits(c.capWatts.Load())
 	if c.raft != nil {
 		d.RaftAppliedIndex = c.raft.Stats().AppliedIndex
 	}
@@ -393,6 +398,9 @@ func digestOf(s *gamesav1.Sample) *gamesav1.Digest {
 	for _, g := range s.GetGpus() {
 		d.GpuUtilizationPercent = max(d.GpuUtilizationPercent, g.GetUtilizationPercent())
 		d.GpuTemperatureCelsius = max(d.GpuTemperatureCelsius, g.GetTemperatureCelsius())
+		// Whole-machine draw, as the power cap covers it: the packages
+		// and the GPUs (a gaming PC's largest part).
+		d.PowerWatts += g.GetPowerWatts()
 	}
 	if !math.IsInf(headroom, 1) {
 		// The forecast, when there is one, says where the hottest sensor

@@ -54,6 +54,7 @@ type Config struct {
 	ML        MLConfig        `yaml:"ml"`
 	Power     PowerConfig     `yaml:"power"`
 	Cluster   ClusterConfig   `yaml:"cluster"`
+	Jobs      JobsConfig      `yaml:"jobs"`
 	TLS       TLSConfig       `yaml:"tls"`
 	Auth      AuthConfig      `yaml:"auth"`
 	Log       LogConfig       `yaml:"log"`
@@ -174,6 +175,21 @@ type ClusterConfig struct {
 	// RemoveFailedAfter is how long a failed server stays in the Raft
 	// configuration before the leader removes it (never below quorum).
 	RemoveFailedAfter time.Duration `yaml:"remove_failed_after"`
+	// AllocateInterval is how often the leader recomputes the power caps
+	// and job placements (it also reacts to membership, job and budget
+	// changes within a fraction of a second).
+	AllocateInterval time.Duration `yaml:"allocate_interval"`
+	// PowerFloorWatts and PowerCeilingWatts are the least and the most
+	// power cap worth giving this node from the cluster budget, which
+	// covers its CPU packages and GPUs; 0 takes them from the machine (the
+	// ceiling from its package and GPU power limits, the floor a fifth of
+	// it). A node without either takes no part in the split.
+	PowerFloorWatts   float64 `yaml:"power_floor_watts"`
+	PowerCeilingWatts float64 `yaml:"power_ceiling_watts"`
+	// PowerPriority is this node's claim on the budget: auto (judged from
+	// its workload: a game outweighs a render, which outweighs idling),
+	// or fixed at idle, background, interactive or active.
+	PowerPriority string `yaml:"power_priority"`
 }
 
 // TLSConfig is the node's certificate from the cluster CA (gamesa tls).
@@ -249,8 +265,11 @@ func DefaultConfig() Config {
 			ReconcileInterval:  5 * time.Second,
 			PromoteAfter:       10 * time.Second,
 			RemoveFailedAfter:  10 * time.Minute,
+			AllocateInterval:   2 * time.Second,
+			PowerPriority:      "auto",
 		},
-		Log: LogConfig{Level: "info", Format: "text"},
+		Jobs: DefaultJobsConfig(),
+		Log:  LogConfig{Level: "info", Format: "text"},
 	}
 }
 
@@ -311,6 +330,7 @@ func (c Config) Validate() error {
 		}
 	}
 	c.validateCluster(add)
+	c.validateAllocation(add)
 	seen := map[string]string{}
 	for _, l := range []struct{ key, addr string }{
 		{"grpc.address", c.GRPC.Address}, {"http.address", c.HTTP.Address},

@@ -43,6 +43,7 @@ func (n *Node) newGRPCServer(tlsc *tls.Config) *grpc.Server {
 	gs := grpc.NewServer(opts...)
 	(&nodeService{n: n}).Register(gs)
 	(&clusterService{n: n}).Register(gs)
+	(&allocService{n: n}).Register(gs)
 	(&actuatorService{n: n}).Register(gs)
 	n.health = newHealthServer()
 	healthpb.RegisterHealthServer(gs, n.health)

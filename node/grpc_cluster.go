@@ -235,6 +235,7 @@ func (c *cluster) localStateFrom(st *consensus.State) *gamesav1.GetClusterStateR
 	resp.Term, resp.CommitIndex, resp.AppliedIndex = stats.Term, stats.CommitIndex, stats.AppliedIndex
 	if st != nil {
 		resp.Settings = st.Settings()
+		resp.Allocation = st.Allocation()
 	}
 	if cfg, err := c.raft.Configuration(); err == nil {
 		for _, srv := range cfg {

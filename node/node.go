@@ -57,6 +57,7 @@ type Node struct {
 	cluster   *cluster
 	act       *actuation
 	dash      *dashboard.Handler // nil until the HTTP handler is built
+	alloc     *allocator         // the node's part in the cluster's allocation
 	authz     *auth.Authorizer
 
 	grpcAddr, httpAddr atomic.Pointer[net.TCPAddr]
@@ -194,6 +195,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	}()
 
 	n.metrics = newMetrics(n)
+	n.alloc = n.newAllocator(dataDir)
 	n.tick(ctx, time.Now(), n.cfg.Tick) // a first sample before anyone can ask
 	n.info = n.buildInfo()
 
@@ -210,6 +212,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return n.loop(gctx) })
 	g.Go(func() error { return n.cluster.run(gctx) })
+	g.Go(func() error { return n.alloc.run(gctx) })
 	g.Go(func() error {
 		// ErrServerStopped: shutdown began before Serve did (a very short
 		// run); that is a clean stop, not a failure.

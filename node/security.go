@@ -78,6 +78,9 @@ func readPolicy() auth.Policy {
 	for _, m := range mutatingClusterMethods {
 		p[m] = auth.ScopeAdmin
 	}
+	for _, m := range readAllocMethods {
+		p[m] = auth.ScopeRead
+	}
 	return p
 }
 

@@ -160,7 +160,7 @@ until you choose: --from-journal restores what the readable part holds,
 func newPowerCmd(cf *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "power",
-		Short: "The node's power mode",
+		Short: "The node's power mode and the cluster's power budget",
 	}
 	mode := &cobra.Command{
 		Use:   "mode [auto|max_battery|balanced|max_performance|gaming]",

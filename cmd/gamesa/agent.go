@@ -105,6 +105,14 @@ func bindAgentFlags(fs *pflag.FlagSet) *agentFlags {
 	fs.DurationVar(&f.Cluster.ReconcileInterval, "reconcile-interval", d.Cluster.ReconcileInterval, "how often the leader aligns Raft membership with gossip")
 	fs.DurationVar(&f.Cluster.PromoteAfter, "promote-after", d.Cluster.PromoteAfter, "how long a new server stays caught up before it votes")
 	fs.DurationVar(&f.Cluster.RemoveFailedAfter, "remove-failed-after", d.Cluster.RemoveFailedAfter, "how long a failed server keeps its Raft seat")
+	fs.DurationVar(&f.Cluster.AllocateInterval, "allocate-interval", d.Cluster.AllocateInterval, "how often the leader recomputes power caps and job placements")
+	fs.Float64Var(&f.Cluster.PowerFloorWatts, "power-floor-watts", 0, "least power cap this node takes from the cluster budget (0: a fifth of its ceiling)")
+	fs.Float64Var(&f.Cluster.PowerCeilingWatts, "power-ceiling-watts", 0, "most power cap worth giving this node (0: its CPU package and GPU power limits)")
+	fs.StringVar(&f.Cluster.PowerPriority, "power-priority", d.Cluster.PowerPriority, "claim on the budget: auto (from the workload), idle, background, interactive or active")
+	fs.BoolVar(&f.Jobs.Enabled, "enable-jobs", false, "let the cluster run jobs on this node (real processes)")
+	fs.StringToStringVar(&f.Jobs.Labels, "node-label", nil, "a label job constraints match, key=value (repeatable)")
+	fs.DurationVar(&f.Jobs.Lease, "job-lease", d.Jobs.Lease, "how long jobs keep running without word from the cluster")
+	fs.DurationVar(&f.Jobs.StopGrace, "job-stop-grace", d.Jobs.StopGrace, "time between SIGTERM and SIGKILL when a job is stopped")
 	fs.StringVar(&f.TLS.CAFile, "tls-ca", "", "cluster CA certificate (PEM); enables mutual TLS with --tls-cert and --tls-key")
 	fs.StringVar(&f.TLS.CertFile, "tls-cert", "", "this node's certificate (PEM)")
 	fs.StringVar(&f.TLS.KeyFile, "tls-key", "", "this node's private key (PEM)")
@@ -163,6 +171,14 @@ var flagKeys = map[string]func(dst *node.Config, f node.Config){
 	"reconcile-interval":        func(d *node.Config, f node.Config) { d.Cluster.ReconcileInterval = f.Cluster.ReconcileInterval },
 	"promote-after":             func(d *node.Config, f node.Config) { d.Cluster.PromoteAfter = f.Cluster.PromoteAfter },
 	"remove-failed-after":       func(d *node.Config, f node.Config) { d.Cluster.RemoveFailedAfter = f.Cluster.RemoveFailedAfter },
+	"allocate-interval":         func(d *node.Config, f node.Config) { d.Cluster.AllocateInterval = f.Cluster.AllocateInterval },
+	"power-floor-watts":         func(d *node.Config, f node.Config) { d.Cluster.PowerFloorWatts = f.Cluster.PowerFloorWatts },
+	"power-ceiling-watts":       func(d *node.Config, f node.Config) { d.Cluster.PowerCeilingWatts = f.Cluster.PowerCeilingWatts },
+	"power-priority":            func(d *node.Config, f node.Config) { d.Cluster.PowerPriority = f.Cluster.PowerPriority },
+	"enable-jobs":               func(d *node.Config, f node.Config) { d.Jobs.Enabled = f.Jobs.Enabled },
+	"node-label":                func(d *node.Config, f node.Config) { d.Jobs.Labels = f.Jobs.Labels },
+	"job-lease":                 func(d *node.Config, f node.Config) { d.Jobs.Lease = f.Jobs.Lease },
+	"job-stop-grace":            func(d *node.Config, f node.Config) { d.Jobs.StopGrace = f.Jobs.StopGrace },
 	"tls-ca":                    func(d *node.Config, f node.Config) { d.TLS.CAFile = f.TLS.CAFile },
 	"tls-cert":                  func(d *node.Config, f node.Config) { d.TLS.CertFile = f.TLS.CertFile },
 	"tls-key":                   func(d *node.Config, f node.Config) { d.TLS.KeyFile = f.TLS.KeyFile },

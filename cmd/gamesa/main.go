@@ -93,7 +93,8 @@ Ask it:           gamesa status | gamesa top | grpcurl -plaintext 127.0.0.1:7070
 		newActuatorsCmd(cf),
 		newPlanCmd(cf),
 		newRevertCmd(cf),
-		newPowerCmd(cf),
+		addPowerBudgetCmds(newPowerCmd(cf)),
+		newJobCmd(),
 		newTLSCmd(),
 		newACLCmd(),
 	)

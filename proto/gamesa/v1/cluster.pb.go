@@ -412,7 +412,10 @@ type GetClusterStateResponse struct {
 	// Whether the leader verified its leadership for this read.
 	Consistent bool `protobuf:"varint,9,opt,name=consistent,proto3" json:"consistent,omitempty"`
 	// The Raft configuration: servers and whether they vote.
-	RaftServers   []*RaftServer `protobuf:"bytes,10,rep,name=raft_servers,json=raftServers,proto3" json:"raft_servers,omitempty"`
+	RaftServers []*RaftServer `protobuf:"bytes,10,rep,name=raft_servers,json=raftServers,proto3" json:"raft_servers,omitempty"`
+	// The committed allocation (power caps, job placements, epoch) of the
+	// replica that served the replicated state; unset before the first.
+	Allocation    *Allocation `protobuf:"bytes,11,opt,name=allocation,proto3" json:"allocation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -513,6 +516,13 @@ func (x *GetClusterStateResponse) GetConsistent() bool {
 func (x *GetClusterStateResponse) GetRaftServers() []*RaftServer {
 	if x != nil {
 		return x.RaftServers
+	}
+	return nil
+}
+
+func (x *GetClusterStateResponse) GetAllocation() *Allocation {
+	if x != nil {
+		return x.Allocation
 	}
 	return nil
 }
@@ -1144,7 +1154,7 @@ const file_gamesa_v1_cluster_proto_rawDesc = "" +
 	"\x05voter\x18\x03 \x01(\bR\x05voter\x12\x16\n" +
 	"\x06leader\x18\x04 \x01(\bR\x06leader\".\n" +
 	"\x16GetClusterStateRequest\x12\x14\n" +
-	"\x05stale\x18\x01 \x01(\bR\x05stale\"\xff\x02\n" +
+	"\x05stale\x18\x01 \x01(\bR\x05stale\"\xb6\x03\n" +
 	"\x17GetClusterStateResponse\x12\x17\n" +
 	"\aself_id\x18\x01 \x01(\tR\x06selfId\x12\x1b\n" +
 	"\tleader_id\x18\x02 \x01(\tR\bleaderId\x12+\n" +
@@ -1158,7 +1168,10 @@ const file_gamesa_v1_cluster_proto_rawDesc = "" +
 	"consistent\x18\t \x01(\bR\n" +
 	"consistent\x128\n" +
 	"\fraft_servers\x18\n" +
-	" \x03(\v2\x15.gamesa.v1.RaftServerR\vraftServers\"Q\n" +
+	" \x03(\v2\x15.gamesa.v1.RaftServerR\vraftServers\x125\n" +
+	"\n" +
+	"allocation\x18\v \x01(\v2\x15.gamesa.v1.AllocationR\n" +
+	"allocation\"Q\n" +
 	"\x18WatchClusterStateRequest\x125\n" +
 	"\binterval\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\binterval\"U\n" +
 	"\x19WatchClusterStateResponse\x128\n" +
@@ -1246,6 +1259,7 @@ var file_gamesa_v1_cluster_proto_goTypes = []any{
 	(*Digest)(nil),                     // 21: gamesa.v1.Digest
 	(*durationpb.Duration)(nil),        // 22: google.protobuf.Duration
 	(*Setting)(nil),                    // 23: gamesa.v1.Setting
+	(*Allocation)(nil),                 // 24: gamesa.v1.Allocation
 }
 var file_gamesa_v1_cluster_proto_depIdxs = []int32{
 	18, // 0: gamesa.v1.Member.info:type_name -> gamesa.v1.NodeInfo
@@ -1258,28 +1272,29 @@ var file_gamesa_v1_cluster_proto_depIdxs = []int32{
 	1,  // 7: gamesa.v1.GetClusterStateResponse.members:type_name -> gamesa.v1.Member
 	23, // 8: gamesa.v1.GetClusterStateResponse.settings:type_name -> gamesa.v1.Setting
 	3,  // 9: gamesa.v1.GetClusterStateResponse.raft_servers:type_name -> gamesa.v1.RaftServer
-	22, // 10: gamesa.v1.WatchClusterStateRequest.interval:type_name -> google.protobuf.Duration
-	5,  // 11: gamesa.v1.WatchClusterStateResponse.state:type_name -> gamesa.v1.GetClusterStateResponse
-	23, // 12: gamesa.v1.SetSettingResponse.setting:type_name -> gamesa.v1.Setting
-	4,  // 13: gamesa.v1.ClusterService.GetClusterState:input_type -> gamesa.v1.GetClusterStateRequest
-	6,  // 14: gamesa.v1.ClusterService.WatchClusterState:input_type -> gamesa.v1.WatchClusterStateRequest
-	8,  // 15: gamesa.v1.ClusterService.Join:input_type -> gamesa.v1.JoinRequest
-	10, // 16: gamesa.v1.ClusterService.Leave:input_type -> gamesa.v1.LeaveRequest
-	12, // 17: gamesa.v1.ClusterService.TransferLeadership:input_type -> gamesa.v1.TransferLeadershipRequest
-	14, // 18: gamesa.v1.ClusterService.SetSetting:input_type -> gamesa.v1.SetSettingRequest
-	16, // 19: gamesa.v1.ClusterService.DeleteSetting:input_type -> gamesa.v1.DeleteSettingRequest
-	5,  // 20: gamesa.v1.ClusterService.GetClusterState:output_type -> gamesa.v1.GetClusterStateResponse
-	7,  // 21: gamesa.v1.ClusterService.WatchClusterState:output_type -> gamesa.v1.WatchClusterStateResponse
-	9,  // 22: gamesa.v1.ClusterService.Join:output_type -> gamesa.v1.JoinResponse
-	11, // 23: gamesa.v1.ClusterService.Leave:output_type -> gamesa.v1.LeaveResponse
-	13, // 24: gamesa.v1.ClusterService.TransferLeadership:output_type -> gamesa.v1.TransferLeadershipResponse
-	15, // 25: gamesa.v1.ClusterService.SetSetting:output_type -> gamesa.v1.SetSettingResponse
-	17, // 26: gamesa.v1.ClusterService.DeleteSetting:output_type -> gamesa.v1.DeleteSettingResponse
-	20, // [20:27] is the sub-list for method output_type
-	13, // [13:20] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	24, // 10: gamesa.v1.GetClusterStateResponse.allocation:type_name -> gamesa.v1.Allocation
+	22, // 11: gamesa.v1.WatchClusterStateRequest.interval:type_name -> google.protobuf.Duration
+	5,  // 12: gamesa.v1.WatchClusterStateResponse.state:type_name -> gamesa.v1.GetClusterStateResponse
+	23, // 13: gamesa.v1.SetSettingResponse.setting:type_name -> gamesa.v1.Setting
+	4,  // 14: gamesa.v1.ClusterService.GetClusterState:input_type -> gamesa.v1.GetClusterStateRequest
+	6,  // 15: gamesa.v1.ClusterService.WatchClusterState:input_type -> gamesa.v1.WatchClusterStateRequest
+	8,  // 16: gamesa.v1.ClusterService.Join:input_type -> gamesa.v1.JoinRequest
+	10, // 17: gamesa.v1.ClusterService.Leave:input_type -> gamesa.v1.LeaveRequest
+	12, // 18: gamesa.v1.ClusterService.TransferLeadership:input_type -> gamesa.v1.TransferLeadershipRequest
+	14, // 19: gamesa.v1.ClusterService.SetSetting:input_type -> gamesa.v1.SetSettingRequest
+	16, // 20: gamesa.v1.ClusterService.DeleteSetting:input_type -> gamesa.v1.DeleteSettingRequest
+	5,  // 21: gamesa.v1.ClusterService.GetClusterState:output_type -> gamesa.v1.GetClusterStateResponse
+	7,  // 22: gamesa.v1.ClusterService.WatchClusterState:output_type -> gamesa.v1.WatchClusterStateResponse
+	9,  // 23: gamesa.v1.ClusterService.Join:output_type -> gamesa.v1.JoinResponse
+	11, // 24: gamesa.v1.ClusterService.Leave:output_type -> gamesa.v1.LeaveResponse
+	13, // 25: gamesa.v1.ClusterService.TransferLeadership:output_type -> gamesa.v1.TransferLeadershipResponse
+	15, // 26: gamesa.v1.ClusterService.SetSetting:output_type -> gamesa.v1.SetSettingResponse
+	17, // 27: gamesa.v1.ClusterService.DeleteSetting:output_type -> gamesa.v1.DeleteSettingResponse
+	21, // [21:28] is the sub-list for method output_type
+	14, // [14:21] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_gamesa_v1_cluster_proto_init() }
