@@ -713,6 +713,20 @@ func (s *Server) Snapshot() error {
 	return nil
 }
 
+// AppliedIndex is Stats().AppliedIndex without the rest: raft's full
+// statistics go through its main loop and format a map, too much for a
+// value read every tick.
+func (s *Server) AppliedIndex() uint64 { return s.raft.AppliedIndex() }
+
+// LastContact is Stats().LastContact, as cheaply: when this follower last
+// heard from the leader; zero on the leader and before any contact.
+func (s *Server) LastContact() time.Time {
+	if s.raft.State() == raft.Leader {
+		return time.Time{}
+	}
+	return s.raft.LastContact()
+}
+
 // Stats returns this replica's counters.
 func (s *Server) Stats() Stats {
 	m := s.raft.Stats()

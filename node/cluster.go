@@ -360,7 +360,7 @@ func (c *cluster) publish(s *gamesav1.Sample) {
 	d := digestOf(s)
 	d.PowerCapWatts = math.Float64frombits(c.capWatts.Load())
 	if c.raft != nil {
-		d.RaftAppliedIndex = c.raft.Stats().AppliedIndex
+		d.RaftAppliedIndex = c.raft.AppliedIndex()
 	}
 	if err := c.mesh.Publish(d); err != nil {
 		c.log.Debug("publishing digest", "err", err)

@@ -233,7 +233,7 @@ func (c *cluster) replicaAge() time.Duration {
 	if c.leading.Load() {
 		return 0
 	}
-	lc := c.raft.Stats().LastContact
+	lc := c.raft.LastContact()
 	if lc.IsZero() {
 		return unknownReplicaAge
 	}

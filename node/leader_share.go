@@ -127,7 +127,7 @@ func (a *allocator) fetchShare(ctx context.Context) (*share, error) {
 		var confirmed time.Time
 		if c.leading.Load() {
 			confirmed = time.Now()
-		} else if lc := c.raft.Stats().LastContact; !lc.IsZero() {
+		} else if lc := c.raft.LastContact(); !lc.IsZero() {
 			confirmed = lc
 		}
 		return shareFrom(c.raft.State(), c.id, confirmed, c.id), nil
