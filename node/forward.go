@@ -66,18 +66,28 @@ func newForwarder(clientTLS *tls.Config, ac AuthConfig, log *slog.Logger) (*forw
 	return f, nil
 }
 
-// client returns a ClusterService client for addr, dialling once.
-func (f *forwarder) client(addr string) (gamesav1.ClusterServiceClient, error) {
+// conn returns the connection to addr, dialling once; every service's
+// client for that node shares it.
+func (f *forwarder) conn(addr string) (*grpc.ClientConn, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if c, ok := f.conns[addr]; ok {
-		return gamesav1.NewClusterServiceClient(c), nil
+		return c, nil
 	}
 	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(f.creds))
 	if err != nil {
 		return nil, fmt.Errorf("forwarding to %s: %w", addr, err)
 	}
 	f.conns[addr] = c
+	return c, nil
+}
+
+// client returns a ClusterService client for addr.
+func (f *forwarder) client(addr string) (gamesav1.ClusterServiceClient, error) {
+	c, err := f.conn(addr)
+	if err != nil {
+		return nil, err
+	}
 	return gamesav1.NewClusterServiceClient(c), nil
 }
 

@@ -59,12 +59,11 @@ var readAllocMethods = []string{
 // allocClient returns an AllocationService client for addr over the
 // forwarder's connection to it, dialling once.
 func (f *forwarder) allocClient(addr string) (gamesav1.AllocationServiceClient, error) {
-	if _, err := f.client(addr); err != nil { // dials and keeps the connection
+	c, err := f.conn(addr)
+	if err != nil {
 		return nil, err
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return gamesav1.NewAllocationServiceClient(f.conns[addr]), nil
+	return gamesav1.NewAllocationServiceClient(c), nil
 }
 
 // SetPowerBudget writes the cluster's power budget through the leader.
