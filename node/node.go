@@ -457,7 +457,10 @@ func (n *Node) buildInfo() *gamesav1.NodeInfo {
 func newHealthServer() *health.Server {
 	h := health.NewServer()
 	h.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	for _, svc := range []string{gamesav1.NodeService_ServiceDesc.ServiceName, gamesav1.ClusterService_ServiceDesc.ServiceName} {
+	for _, svc := range []string{
+		gamesav1.NodeService_ServiceDesc.ServiceName, gamesav1.ClusterService_ServiceDesc.ServiceName,
+		gamesav1.ActuatorService_ServiceDesc.ServiceName, gamesav1.AllocationService_ServiceDesc.ServiceName,
+	} {
 		h.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVING)
 	}
 	return h

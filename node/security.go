@@ -75,7 +75,17 @@ func readPolicy() auth.Policy {
 	} {
 		p[m] = auth.ScopeRead
 	}
-	for _, m := range mutatingClusterMethods {
+	// Everything that changes something, listed so the choice is visible
+	// (TestEveryMethodHasAScope insists every method is listed).
+	for _, m := range append(mutatingClusterMethods,
+		gamesav1.ActuatorService_Revert_FullMethodName,
+		gamesav1.ActuatorService_SetPowerMode_FullMethodName,
+		gamesav1.AllocationService_SetPowerBudget_FullMethodName,
+		gamesav1.AllocationService_SubmitJob_FullMethodName,
+		gamesav1.AllocationService_StopJob_FullMethodName,
+		gamesav1.AllocationService_RegisterNode_FullMethodName,
+		gamesav1.AllocationService_ReportJobState_FullMethodName,
+	) {
 		p[m] = auth.ScopeAdmin
 	}
 	for _, m := range readAllocMethods {
