@@ -205,6 +205,61 @@ func (s *Set) Recover(ctx context.Context) ([]Result, error) {
 	return s.revert(ctx)
 }
 
+// Restore puts back the original value of one knob on one target, as
+// Revert does for all of them: the policy releases a knob it no longer
+// wants (a game exited, so its background apps get their CPUs back)
+// without touching the rest of what enforce mode set. Restored records
+// leave the journal (a forget record, fsync'd); one that could not be
+// restored stays for a later Revert. A knob and target GAMESA never
+// changed gives no result and no error.
+func (s *Set) Restore(ctx context.Context, knob, target string) ([]Result, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if s.pending {
+		return nil, ErrRecoveryPending
+	}
+	var out []Result
+	var forget []*journalRecord
+	for i := len(s.live) - 1; i >= 0; i-- {
+		rec := s.live[i]
+		if rec.Knob != knob || rec.Target != target {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return out, s.forget(forget, err)
+		}
+		r, retain := s.revertOne(rec)
+		out = append(out, r)
+		if !retain {
+			f := rec
+			f.Op, f.UnixNano = opForget, time.Now().UnixNano()
+			forget = append(forget, &f)
+		}
+	}
+	return out, s.forget(forget, nil)
+}
+
+// forget journals that recs are settled and drops them from the live set.
+func (s *Set) forget(recs []*journalRecord, err error) error {
+	if len(recs) == 0 {
+		return err
+	}
+	if jerr := s.j.append(recs...); jerr != nil {
+		// The records stay live: a later Revert finds the knobs at their
+		// originals and settles them as unchanged.
+		return errors.Join(err, jerr)
+	}
+	for _, r := range recs {
+		key := r.key()
+		s.live = slices.DeleteFunc(s.live, func(l journalRecord) bool { return l.key() == key })
+	}
+	s.compact()
+	return err
+}
+
 // DiscardJournal forgets every journalled change without reverting it,
 // and lifts the pending state: a person decided the machine is right as it
 // is.

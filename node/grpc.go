@@ -45,6 +45,7 @@ func (n *Node) newGRPCServer(tlsc *tls.Config) *grpc.Server {
 	(&clusterService{n: n}).Register(gs)
 	(&allocService{n: n}).Register(gs)
 	(&actuatorService{n: n}).Register(gs)
+	(&appService{n: n}).Register(gs)
 	n.health = newHealthServer()
 	healthpb.RegisterHealthServer(gs, n.health)
 	reflection.Register(gs)

@@ -56,6 +56,7 @@ type Node struct {
 	health    *health.Server
 	cluster   *cluster
 	act       *actuation
+	apps      *apps              // registrations and the coordinator's process view
 	dash      *dashboard.Handler // nil until the HTTP handler is built
 	alloc     *allocator         // the node's part in the cluster's allocation
 	authz     *auth.Authorizer
@@ -184,6 +185,8 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		}
 	}()
 
+	_, simulated := n.src.(*sim.Machine)
+	n.apps = newApps(n.cfg.Telemetry.ProcRoot, !simulated)
 	if n.act, err = n.newActuation(ctx, dataDir); err != nil {
 		return err
 	}
@@ -460,6 +463,7 @@ func newHealthServer() *health.Server {
 	for _, svc := range []string{
 		gamesav1.NodeService_ServiceDesc.ServiceName, gamesav1.ClusterService_ServiceDesc.ServiceName,
 		gamesav1.ActuatorService_ServiceDesc.ServiceName, gamesav1.AllocationService_ServiceDesc.ServiceName,
+		gamesav1.AppService_ServiceDesc.ServiceName,
 	} {
 		h.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVING)
 	}

@@ -72,6 +72,7 @@ func readPolicy() auth.Policy {
 		gamesav1.ActuatorService_ListKnobs_FullMethodName,
 		gamesav1.ActuatorService_GetPlan_FullMethodName,
 		gamesav1.ActuatorService_GetPowerMode_FullMethodName,
+		gamesav1.AppService_ListApps_FullMethodName,
 	} {
 		p[m] = auth.ScopeRead
 	}
@@ -80,6 +81,8 @@ func readPolicy() auth.Policy {
 	for _, m := range append(mutatingClusterMethods,
 		gamesav1.ActuatorService_Revert_FullMethodName,
 		gamesav1.ActuatorService_SetPowerMode_FullMethodName,
+		gamesav1.AppService_RegisterApp_FullMethodName,
+		gamesav1.AppService_UnregisterApp_FullMethodName,
 		gamesav1.AllocationService_SetPowerBudget_FullMethodName,
 		gamesav1.AllocationService_SubmitJob_FullMethodName,
 		gamesav1.AllocationService_StopJob_FullMethodName,

@@ -42,6 +42,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
+	var ce childExit
+	if errors.As(err, &ce) { // gamesa run: the program spoke for itself
+		return ce.code
+	}
 	fmt.Fprintln(stderr, "gamesa:", err)
 	var ue usageError
 	if errors.As(err, &ue) {
@@ -92,6 +96,8 @@ Ask it:           gamesa status | gamesa top | grpcurl -plaintext 127.0.0.1:7070
 		newKeygenCmd(),
 		newActuatorsCmd(cf),
 		newPlanCmd(cf),
+		newRunCmd(&clientFlags{}),
+		newAppsCmd(cf),
 		newRevertCmd(cf),
 		addPowerBudgetCmds(newPowerCmd(cf)),
 		newJobCmd(),

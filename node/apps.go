@@ -1,0 +1,236 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/krystalstack/gamesa/optimizer/coord"
+	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
+	"github.com/krystalstack/gamesa/telemetry/procfs"
+)
+
+// ancestorTTL is how long a parent process read from /proc is reused before
+// it is read again: names and command lines of shells, launchers and
+// session managers rarely change, and a reused pid shows in its start time.
+const ancestorTTL = 5 * time.Second
+
+// maxAncestry bounds a parent chain: real ones are a dozen deep.
+const maxAncestry = 64
+
+// apps is what the node knows about the apps on its machine beyond the
+// sample: the registrations (`gamesa run`, RegisterApp) and, for the app
+// coordinator, the registered processes and the parents of every listed
+// process, which a busiest-N sample rarely holds. Registrations are
+// guarded by the Registry; the ancestor cache belongs to the loop.
+type apps struct {
+	procRoot string
+	self     int32
+	reg      *coord.Registry
+	// real is false on the simulated machine, whose pids exist nowhere:
+	// registrations are then checked against the sample alone.
+	real bool
+
+	mu    sync.Mutex // guards names
+	names map[int32]string
+
+	cache map[int32]ancestor // owned by the loop
+	buf   []coord.Process
+}
+
+type ancestor struct {
+	proc  coord.Process
+	start uint64
+	read  time.Time
+}
+
+func newApps(procRoot string, real bool) *apps {
+	return &apps{
+		procRoot: procRoot,
+		self:     int32(os.Getpid()),
+		reg:      coord.NewRegistry(),
+		real:     real,
+		names:    make(map[int32]string),
+		cache:    make(map[int32]ancestor),
+	}
+}
+
+// errNoProcess says a registration names no live process.
+var errNoProcess = errors.New("no such process")
+
+// register checks that pid is a process GAMESA may plan for and records it.
+// now is the registration time.
+func (a *apps) register(pid int32, class string, priority int32, now time.Time) (*gamesav1.AppRegistration, error) {
+	if class == "" {
+		class = string(coord.ClassGame)
+	}
+	c := coord.Class(class)
+	if c == coord.ClassUnknown || !c.Valid() {
+		return nil, fmt.Errorf("%w: class %q is not one of %v", coord.ErrRegistration, class, coord.Classes())
+	}
+	switch {
+	case pid <= 1:
+		return nil, fmt.Errorf("%w: pid %d: PID 1 and below are never managed", coord.ErrRegistration, pid)
+	case pid == a.self:
+		return nil, fmt.Errorf("%w: pid %d is the agent itself", coord.ErrRegistration, pid)
+	}
+	var start uint64
+	name := ""
+	if a.real {
+		info, err := procfs.ReadProcess(a.procRoot, pid)
+		if err != nil {
+			if gone(err) {
+				return nil, fmt.Errorf("%w: pid %d", errNoProcess, pid)
+			}
+			return nil, fmt.Errorf("reading pid %d: %w", pid, err)
+		}
+		if info.Process.KernelTask {
+			return nil, fmt.Errorf("%w: pid %d is a kernel thread", coord.ErrRegistration, pid)
+		}
+		start, name = info.Start, info.Process.Name
+	}
+	r := coord.Registration{PID: pid, Class: c, Priority: priority, At: now, Start: start}
+	if err := a.reg.Register(r); err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	a.names[pid] = name
+	a.mu.Unlock()
+	return a.registrationProto(r), nil
+}
+
+func (a *apps) unregister(pid int32) bool {
+	ok := a.reg.Unregister(pid)
+	a.mu.Lock()
+	delete(a.names, pid)
+	a.mu.Unlock()
+	return ok
+}
+
+func (a *apps) list() []*gamesav1.AppRegistration {
+	regs := a.reg.Snapshot()
+	out := make([]*gamesav1.AppRegistration, len(regs))
+	for i, r := range regs {
+		out[i] = a.registrationProto(r)
+	}
+	return out
+}
+
+func (a *apps) registrationProto(r coord.Registration) *gamesav1.AppRegistration {
+	a.mu.Lock()
+	name := a.names[r.PID]
+	a.mu.Unlock()
+	return &gamesav1.AppRegistration{Pid: r.PID, Class: string(r.Class), Priority: r.Priority, RegisteredAt: timestamppb.New(r.At), Name: name}
+}
+
+// prune forgets the registrations whose process exited (or whose pid now
+// names another process) and returns them.
+func (a *apps) prune() []coord.Registration {
+	if !a.real {
+		return nil
+	}
+	gone := a.reg.Prune(func(pid int32, start uint64) bool {
+		got, err := procfs.ProcessStart(a.procRoot, pid)
+		if err != nil {
+			return false
+		}
+		return start == 0 || got == start
+	})
+	if len(gone) > 0 {
+		a.mu.Lock()
+		for _, r := range gone {
+			delete(a.names, r.PID)
+		}
+		a.mu.Unlock()
+	}
+	return gone
+}
+
+// processes is the coordinator's view of this tick: the sample's busiest
+// processes, every registered pid, and the parents of each up to the root,
+// read from /proc when the sample lacks them. The slice is reused by the
+// next call.
+func (a *apps) processes(s *gamesav1.Sample, regs []coord.Registration, now time.Time) []coord.Process {
+	a.buf = append(a.buf[:0], coord.FromSample(s.GetProcesses().GetTop())...)
+	if !a.real {
+		return a.buf
+	}
+	listed := make(map[int32]bool, len(a.buf)+len(regs))
+	for _, p := range a.buf {
+		listed[p.PID] = true
+	}
+	add := func(pid int32) {
+		for depth := 0; pid > 1 && !listed[pid] && depth < maxAncestry; depth++ {
+			p, ok := a.read(pid, now)
+			if !ok {
+				return
+			}
+			listed[pid] = true
+			a.buf = append(a.buf, p)
+			pid = p.PPID
+		}
+	}
+	for _, r := range regs {
+		add(r.PID)
+	}
+	for i := 0; i < len(a.buf); i++ { // a.buf grows as parents are added
+		add(a.buf[i].PPID)
+	}
+	a.evict(now)
+	sort.Slice(a.buf, func(i, j int) bool { return a.buf[i].PID < a.buf[j].PID })
+	return a.buf
+}
+
+// read returns pid as the coordinator sees it, from the cache while fresh.
+func (a *apps) read(pid int32, now time.Time) (coord.Process, bool) {
+	if c, ok := a.cache[pid]; ok && now.Sub(c.read) < ancestorTTL {
+		return c.proc, true
+	}
+	info, err := procfs.ReadProcess(a.procRoot, pid)
+	if err != nil || info.Process.KernelTask {
+		delete(a.cache, pid)
+		return coord.Process{}, false
+	}
+	p := info.Process
+	cp := coord.Process{
+		PID: p.PID, PPID: p.PPID, Name: p.Name, Cmdline: p.Cmdline, Exe: info.Exe, Cgroup: info.Cgroup,
+		UID: p.UID, RSSBytes: p.RSSBytes, Nice: p.Nice,
+	}
+	a.cache[pid] = ancestor{proc: cp, start: info.Start, read: now}
+	return cp, true
+}
+
+// evict drops cache entries not refreshed for a while, so exited parents
+// do not pile up.
+func (a *apps) evict(now time.Time) {
+	for pid, c := range a.cache {
+		if now.Sub(c.read) > 4*ancestorTTL {
+			delete(a.cache, pid)
+		}
+	}
+}
+
+// gone reports an error that means the process does not exist.
+func gone(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH)
+}
+
+// topologyFor reads the CPU layout the coordinator splits cores by; the
+// simulated machine, and a host whose sysfs says nothing, get a flat one
+// with the sample's core count.
+func topologyFor(sysRoot string, real bool, cores int) coord.Topology {
+	if real {
+		if t, err := coord.ParseTopology(os.DirFS(filepath.Join(sysRoot, "devices", "system", "cpu"))); err == nil {
+			return t
+		}
+	}
+	return coord.FlatTopology(max(cores, 1))
+}
