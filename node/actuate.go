@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -14,7 +15,10 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/krystalstack/gamesa/actuators"
+	"github.com/krystalstack/gamesa/optimizer/coord"
+	"github.com/krystalstack/gamesa/optimizer/policy"
 	"github.com/krystalstack/gamesa/optimizer/power"
+	"github.com/krystalstack/gamesa/optimizer/rules"
 	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
 	"github.com/krystalstack/gamesa/telemetry/sim"
 )
@@ -32,11 +36,13 @@ type hands interface {
 	apply(ctx context.Context, plan *gamesav1.Plan, enforce bool) []*gamesav1.ActionResult
 }
 
-// actuation is the node's local loop from sample to machine: the power mode
-// (AutoSwitch, or the user's choice) and the cluster's power cap
-// (CapController) become one plan each second; enforce mode applies it,
-// observe mode checks what applying would do. The loop goroutine calls
-// step; gRPC handlers read the latest outcome and set the mode under mu.
+// actuation is the node's local loop from sample to machine: each second
+// the policy pipeline (optimizer/policy: the app coordinator, the rules,
+// the power mode and the cluster's power cap, with hysteresis) makes one
+// plan; enforce mode applies it and gives back what the pipeline
+// releases, observe mode checks what applying would do. Every decision
+// goes to the decision history. The loop goroutine calls step; gRPC
+// handlers read the latest outcome and set the mode under mu.
 type actuation struct {
 	log     *slog.Logger
 	enforce bool
@@ -44,17 +50,23 @@ type actuation struct {
 	set     *actuators.Set
 	acfg    actuators.Config
 	nvml    *actuators.NVML
+	apps    *apps
+	sysRoot string
+	real    bool // the host, not the simulated machine
 
-	mu       sync.Mutex
-	blocked  string // why nothing is applied (a corrupt journal waits for a person)
-	auto     *power.AutoSwitch
-	modes    power.ModeConfig
-	capCtl   *power.CapController
-	capWatts float64 // the node's share of the cluster budget; 0: none
-	decision power.Decision
-	last     *gamesav1.GetPlanResponse
-	lastStep time.Time
-	lastNote string
+	mu        sync.Mutex
+	blocked   string // why nothing is applied (a corrupt journal waits for a person)
+	pipe      *policy.Pipeline
+	watcher   *rules.Watcher // nil: the built-in rules only
+	fallback  *workloadFallback
+	topo      coord.Topology
+	topoCPUs  int
+	capWatts  float64 // the node's share of the cluster budget; 0: none
+	decision  *policy.Decision
+	decisions *decisionLog
+	last      *gamesav1.GetPlanResponse
+	lastStep  time.Time
+	lastNote  string
 }
 
 // newActuation opens the machine's hands. On the simulated source they are
@@ -65,22 +77,20 @@ type actuation struct {
 // until a person decides with `gamesa revert --from-journal` or
 // `--discard-journal`.
 func (n *Node) newActuation(ctx context.Context, dataDir string) (*actuation, error) {
-	a := &actuation{log: n.log.With("component", "actuators"), enforce: n.cfg.Mode == "enforce", modes: power.DefaultModeConfig()}
+	a := &actuation{
+		log: n.log.With("component", "actuators"), enforce: n.cfg.Mode == "enforce",
+		apps: n.apps, sysRoot: n.cfg.Telemetry.SysRoot, real: n.apps.real,
+	}
+	if err := a.newPipeline(n.cfg.Policy, n.cfg.Power.Mode); err != nil {
+		return nil, err
+	}
+	dlPath := ""
+	if n.cfg.History.Disk {
+		dlPath = filepath.Join(dataDir, "decisions.db")
+	}
 	var err error
-	if a.auto, err = power.NewAutoSwitch(power.DefaultAutoSwitchConfig()); err != nil {
+	if a.decisions, err = openDecisionLog(dlPath); err != nil {
 		return nil, err
-	}
-	if a.capCtl, err = power.NewCapController(power.DefaultCapConfig()); err != nil {
-		return nil, err
-	}
-	if m := n.cfg.Power.Mode; m != "" && !strings.EqualFold(m, "auto") {
-		mode, err := power.ParseMode(m)
-		if err != nil {
-			return nil, fmt.Errorf("power.mode: %w", err)
-		}
-		if err := a.auto.SetOverride(mode); err != nil {
-			return nil, err
-		}
 	}
 	if m, ok := n.src.(*sim.Machine); ok {
 		a.hands = simHands{m}
@@ -100,9 +110,78 @@ func (n *Node) newActuation(ctx context.Context, dataDir string) (*actuation, er
 		}
 	}
 	if err := a.open(ctx, false); err != nil {
+		a.decisions.close()
 		return nil, err
 	}
 	return a, nil
+}
+
+// newPipeline builds the policy pipeline with the configured rules and
+// the user's power mode.
+func (a *actuation) newPipeline(cfg PolicyConfig, mode string) error {
+	schema, err := rules.NewSchema(rules.DefaultConfig())
+	if err != nil {
+		return err
+	}
+	files := slices.Clone(cfg.Rules)
+	if cfg.BuiltinRules {
+		files = append([]string{builtinRulesName}, files...)
+	}
+	read := func(name string) ([]byte, error) {
+		if name == builtinRulesName {
+			return rules.DefaultSource(), nil
+		}
+		return os.ReadFile(name)
+	}
+	rs, err := compileRuleFiles(schema, files, read)
+	if err != nil {
+		return fmt.Errorf("policy.rules: %w", err)
+	}
+	if len(cfg.Rules) > 0 {
+		wc := rules.WatcherConfig{Files: files, Interval: cfg.RulesInterval}
+		if a.watcher, err = rules.NewWatcher(wc, schema, read, rs, a.log); err != nil {
+			return fmt.Errorf("policy.rules: %w", err)
+		}
+	}
+	pc := policy.DefaultConfig()
+	pc.ConfirmTicks, pc.MinDwell, pc.Linger = cfg.ConfirmTicks, cfg.MinDwell, cfg.Linger
+	parts := policy.DefaultParts()
+	parts.Rules = rs
+	a.fallback = &workloadFallback{}
+	if parts.Coordinator, err = coord.New(coord.DefaultConfig(), nil, a.fallback); err != nil {
+		return err
+	}
+	if a.pipe, err = policy.New(pc, parts); err != nil {
+		return err
+	}
+	if mode != "" && !strings.EqualFold(mode, "auto") {
+		m, err := power.ParseMode(mode)
+		if err != nil {
+			return fmt.Errorf("power.mode: %w", err)
+		}
+		if err := a.pipe.SetModeOverride(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// builtinRulesName stands for the embedded default rules among the rule
+// files, in positions of errors too.
+const builtinRulesName = "builtin:" + rules.DefaultFileName
+
+// compileRuleFiles reads and compiles files, the first load the watcher
+// would make: a mistake at start is an error, not a warning.
+func compileRuleFiles(schema *rules.Schema, files []string, read rules.ReadFunc) (*rules.RuleSet, error) {
+	fs := make([]rules.File, 0, len(files))
+	for _, name := range files {
+		b, err := read(name)
+		if err != nil {
+			return nil, err
+		}
+		fs = append(fs, rules.File{Name: name, Data: b})
+	}
+	return rules.Compile(schema, fs...)
 }
 
 // open opens the actuators' journal. salvage reads a corrupt journal's
@@ -147,6 +226,9 @@ func (a *actuation) close(ctx context.Context) {
 			a.log.Warn("closing actuators", "err", err)
 		}
 	}
+	if err := a.decisions.close(); err != nil {
+		a.log.Warn("closing the decision history", "err", err)
+	}
 	if a.nvml != nil {
 		if err := a.nvml.Close(); err != nil {
 			a.log.Debug("closing NVML", "err", err)
@@ -162,17 +244,13 @@ func (a *actuation) setPowerCap(watts float64) {
 	a.capWatts = max(watts, 0)
 }
 
-// step makes this second's plan from the sample and applies (enforce) or
-// checks (observe) it. It runs on the loop goroutine.
+// step makes this second's decision from the sample and applies
+// (enforce) or checks (observe) its plan. It runs on the loop goroutine.
 func (a *actuation) step(ctx context.Context, s *gamesav1.Sample, now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if now.Sub(a.lastStep) < actPeriod*9/10 {
 		return
-	}
-	dt := now.Sub(a.lastStep)
-	if a.lastStep.IsZero() {
-		dt = actPeriod
 	}
 	a.lastStep = now
 	if a.hands == nil {
@@ -186,27 +264,87 @@ func (a *actuation) step(ctx context.Context, s *gamesav1.Sample, now time.Time)
 		a.logOnce("knob inventory", err)
 		return
 	}
-	host := power.HostFromSample(s, inv)
-	prev := a.decision.Mode
-	a.decision = a.auto.Update(host, now)
-	if a.decision.Changed && a.enforce && a.set != nil && prev.Valid() {
-		// A mode change starts from the machine as it was: the new
-		// mode's plan then says everything it wants.
-		if res, err := a.set.Revert(ctx); err != nil || len(res) > 0 {
-			a.log.Info("reverted for a mode change", "from", prev, "to", a.decision.Mode, "actions", len(res), "err", err)
-		}
+	a.reloadRules(now)
+	a.apps.prune()
+	regs := a.apps.reg.Snapshot()
+	if cpus := len(s.GetCpu().GetCores()); cpus != a.topoCPUs {
+		// CPUs went on- or offline (or this is the first step).
+		a.topo, a.topoCPUs = topologyFor(a.sysRoot, a.real, cpus), cpus
 	}
-	plan, notes := a.modes.PlanFor(a.decision.Mode, host, now)
-	plan = power.Merge(plan, a.capCtl.Step(power.MeasuredWatts(s), a.capWatts, dt, host))
-	mode := a.modeName()
+	a.fallback.observe(s)
+	d := a.pipe.Decide(policy.Input{
+		Now: now, Sample: s, Knobs: inv,
+		Processes: a.apps.processes(s, regs, now), Registrations: regs, Topology: a.topo,
+		ClusterCapWatts: a.capWatts,
+	})
+	a.decision = d
+	notes := d.Notes
 	if a.blocked != "" {
-		notes = append(notes, "blocked: "+a.blocked)
+		notes = append(slices.Clip(notes), "blocked: "+a.blocked)
 	}
 	var results []*gamesav1.ActionResult
 	if a.blocked == "" {
-		results = a.hands.apply(ctx, plan, a.enforce)
+		results = a.hands.apply(ctx, d.Plan, a.enforce)
+		results = append(results, a.release(ctx, d.Release)...)
 	}
-	a.last = &gamesav1.GetPlanResponse{Plan: plan, Results: results, Mode: mode, EvaluatedAt: timestamppb.New(now), Notes: notes}
+	pd := d.Proto()
+	if err := a.decisions.add(pd); err != nil {
+		a.logOnce("recording the decision", err)
+	}
+	a.last = &gamesav1.GetPlanResponse{Plan: d.Plan, Results: results, Mode: a.modeName(), EvaluatedAt: timestamppb.New(now), Notes: notes}
+}
+
+// reloadRules switches to the rule files' new contents when they changed
+// and compile; a mistake is logged once and the rules in force stay.
+func (a *actuation) reloadRules(now time.Time) {
+	if a.watcher == nil {
+		return
+	}
+	rs, changed, err := a.watcher.Poll(now)
+	if err != nil {
+		a.log.Error("rule files rejected; the rules in force stay", "err", err)
+	}
+	if !changed {
+		return
+	}
+	if err := a.pipe.SetRules(rs); err != nil {
+		a.log.Error("rule files rejected; the rules in force stay", "err", err)
+		return
+	}
+	a.log.Info("rules reloaded", "rules", rs.Len())
+}
+
+// release gives back the settings the pipeline no longer wants: in
+// enforce mode the actuators restore each one's original value. Observe
+// mode changed nothing, and the simulated machine has no originals.
+func (a *actuation) release(ctx context.Context, rel []policy.Released) []*gamesav1.ActionResult {
+	if !a.enforce || a.set == nil {
+		return nil
+	}
+	var out []*gamesav1.ActionResult
+	for _, r := range rel {
+		res, err := a.set.Restore(ctx, r.Knob, r.Target)
+		if err != nil {
+			a.logOnce("giving back "+r.Key.String(), err)
+		}
+		for _, x := range res {
+			pr := resultProto(x)
+			pr.Note = strings.TrimPrefix(pr.Note+"; released: nothing asks for it any more", "; ")
+			out = append(out, pr)
+		}
+	}
+	return out
+}
+
+// latestDecision returns the newest decision and what became of its plan.
+func (a *actuation) latestDecision() (*gamesav1.Decision, []*gamesav1.ActionResult) {
+	d := a.decisions.latest()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.last == nil {
+		return d, nil
+	}
+	return d, a.last.GetResults()
 }
 
 func (a *actuation) modeName() string {

@@ -234,3 +234,51 @@ func topologyFor(sysRoot string, real bool, cores int) coord.Topology {
 	}
 	return coord.FlatTopology(max(cores, 1))
 }
+
+// workloadFallback lets the workload classifier name a busy app that no
+// classification rule knows. The classifier judges the whole machine from
+// its resource time series, not one process, so its verdict goes only to
+// an app doing most of the machine's work (at least dominantShare of the
+// busy processes' CPU) while the classifier is sure (minConfidence).
+// The loop sets the tick's verdict before each decision; the coordinator
+// calls ClassifyApp inside Plan, on the same goroutine.
+type workloadFallback struct {
+	class    coord.Class
+	busyCPU  float64 // the CPU use of the sample's listed processes
+	verdicts int     // apps classified, for tests and metrics
+}
+
+const (
+	minConfidence = 0.9
+	dominantShare = 0.6
+)
+
+// workloadClasses maps the workload model's classes to the coordinator's.
+var workloadClasses = map[string]coord.Class{
+	"game":    coord.ClassGame,
+	"render":  coord.ClassRenderer,
+	"compile": coord.ClassCompiler,
+	"browser": coord.ClassBrowser,
+}
+
+// observe takes the tick's verdict from the sample's insights.
+func (f *workloadFallback) observe(s *gamesav1.Sample) {
+	f.class, f.busyCPU = "", 0
+	in := s.GetInsights()
+	if in.GetWorkloadConfidence() < minConfidence {
+		return
+	}
+	f.class = workloadClasses[in.GetWorkloadClass()]
+	for _, p := range s.GetProcesses().GetTop() {
+		f.busyCPU += p.GetCpuPercent()
+	}
+}
+
+// ClassifyApp implements coord.Fallback.
+func (f *workloadFallback) ClassifyApp(app *coord.App, _ []coord.Process) (coord.Class, bool) {
+	if f.class == "" || f.busyCPU <= 0 || app.CPUPercent < dominantShare*f.busyCPU {
+		return "", false
+	}
+	f.verdicts++
+	return f.class, true
+}

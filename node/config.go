@@ -53,6 +53,7 @@ type Config struct {
 	History   HistoryConfig   `yaml:"history"`
 	ML        MLConfig        `yaml:"ml"`
 	Power     PowerConfig     `yaml:"power"`
+	Policy    PolicyConfig    `yaml:"policy"`
 	Cluster   ClusterConfig   `yaml:"cluster"`
 	Jobs      JobsConfig      `yaml:"jobs"`
 	TLS       TLSConfig       `yaml:"tls"`
@@ -138,6 +139,28 @@ type PowerConfig struct {
 	// Mode is auto (follow AC and battery), max_battery, balanced,
 	// max_performance or gaming.
 	Mode string `yaml:"mode"`
+}
+
+// PolicyConfig shapes the decision the node makes each tick: which rules
+// it follows and how steady its plan is.
+type PolicyConfig struct {
+	// Rules are rule files (optimizer/rules' YAML), compiled after the
+	// built-in rules and re-read within RulesInterval of a change; a file
+	// with a mistake is reported and the rules in force stay.
+	Rules []string `yaml:"rules"`
+	// BuiltinRules includes the built-in rule set (`gamesa rules default`
+	// prints it); off, the Rules files are the whole rule set.
+	BuiltinRules bool `yaml:"builtin_rules"`
+	// RulesInterval is how often the rule files are looked at.
+	RulesInterval time.Duration `yaml:"rules_interval"`
+	// ConfirmTicks, MinDwell and Linger are the plan's hysteresis: a new
+	// value is asked for ConfirmTicks ticks in a row before it takes force,
+	// and stays at least MinDwell; a setting nobody asks for any more is
+	// given back (its original value restored) after Linger. Registered
+	// apps, the user's power mode, safety rules and power caps act at once.
+	ConfirmTicks int           `yaml:"confirm_ticks"`
+	MinDwell     time.Duration `yaml:"min_dwell"`
+	Linger       time.Duration `yaml:"linger"`
 }
 
 // ClusterConfig places the node in a cluster: gossip with every member,
@@ -253,6 +276,13 @@ func DefaultConfig() Config {
 		ML:    MLConfig{Enabled: true, TrainStepsPerTick: 1, SaveInterval: 5 * time.Minute, Seed: 1},
 		TLS:   TLSConfig{Domain: "gamesa"},
 		Power: PowerConfig{Mode: "auto"},
+		Policy: PolicyConfig{
+			BuiltinRules:  true,
+			RulesInterval: 2 * time.Second,
+			ConfirmTicks:  3,
+			MinDwell:      10 * time.Second,
+			Linger:        15 * time.Second,
+		},
 		Cluster: ClusterConfig{
 			Role:               "server",
 			BootstrapExpect:    1,
@@ -309,6 +339,21 @@ func (c Config) Validate() error {
 		if _, err := power.ParseMode(m); err != nil {
 			add("power.mode", "must be auto, max_battery, balanced, max_performance or gaming; got %q", m)
 		}
+	}
+	if !c.Policy.BuiltinRules && len(c.Policy.Rules) == 0 {
+		add("policy.rules", "must name a rule file when policy.builtin_rules is false")
+	}
+	if c.Policy.RulesInterval < 100*time.Millisecond {
+		add("policy.rules_interval", "must be at least 100ms; got %v", c.Policy.RulesInterval)
+	}
+	if c.Policy.ConfirmTicks < 1 || c.Policy.ConfirmTicks > 60 {
+		add("policy.confirm_ticks", "must be between 1 and 60; got %d", c.Policy.ConfirmTicks)
+	}
+	if c.Policy.MinDwell < 0 || c.Policy.MinDwell > time.Hour {
+		add("policy.min_dwell", "must be between 0 and 1h; got %v", c.Policy.MinDwell)
+	}
+	if c.Policy.Linger < 0 || c.Policy.Linger > time.Hour {
+		add("policy.linger", "must be between 0 and 1h; got %v", c.Policy.Linger)
 	}
 	if c.Tick < MinInterval || c.Tick > MaxInterval {
 		add("tick", "must be between %v and %v; got %v", MinInterval, MaxInterval, c.Tick)

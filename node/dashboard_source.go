@@ -76,3 +76,22 @@ func (n *Node) dashboardHandler() http.Handler {
 	n.dash = h
 	return h
 }
+
+var _ dashboard.PlanSource = dashboardSource{}
+
+// Plans are the recorded decisions' plans, for the page's decision
+// timeline: each says the mode in force and every action with its reasons.
+func (s dashboardSource) Plans(_ context.Context, from, to time.Time, limit int) ([]*gamesav1.Plan, error) {
+	if s.n.act == nil {
+		return nil, nil
+	}
+	ds, _, err := s.n.act.decisions.between(from, to, limit)
+	if err != nil {
+		return nil, fmt.Errorf("decision history: %w", err)
+	}
+	plans := make([]*gamesav1.Plan, len(ds))
+	for i, d := range ds {
+		plans[i] = &gamesav1.Plan{Time: d.GetTime(), Mode: d.GetMode(), Actions: d.GetActions()}
+	}
+	return plans, nil
+}

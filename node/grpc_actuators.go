@@ -87,21 +87,25 @@ func (s *actuatorService) Revert(ctx context.Context, req *gamesav1.RevertReques
 }
 
 // SetPowerMode sets the user's power mode, or AUTO to follow the power
-// source again. The next step (within a second) plans for it.
+// source (and the rules) again. The next step (within a second) plans for
+// it.
 func (s *actuatorService) SetPowerMode(_ context.Context, req *gamesav1.SetPowerModeRequest) (*gamesav1.SetPowerModeResponse, error) {
 	a := s.n.act
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	prev := a.auto.Mode().String()
+	prev := "BALANCED"
+	if a.decision != nil {
+		prev = a.decision.Mode.String()
+	}
 	if strings.EqualFold(strings.TrimSpace(req.GetMode()), "auto") {
-		a.auto.ClearOverride()
+		a.pipe.ClearModeOverride()
 		return &gamesav1.SetPowerModeResponse{Mode: "AUTO", Previous: prev}, nil
 	}
 	m, err := power.ParseMode(req.GetMode())
 	if err != nil {
 		return nil, invalidArg("mode", "%v, or auto", err)
 	}
-	if err := a.auto.SetOverride(m); err != nil {
+	if err := a.pipe.SetModeOverride(m); err != nil {
 		return nil, invalidArg("mode", "%v", err)
 	}
 	return &gamesav1.SetPowerModeResponse{Mode: m.String(), Previous: prev}, nil
@@ -112,6 +116,12 @@ func (s *actuatorService) GetPowerMode(context.Context, *gamesav1.GetPowerModeRe
 	a := s.n.act
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	_, overridden := a.auto.Override()
-	return &gamesav1.GetPowerModeResponse{Mode: a.decision.Mode.String(), Automatic: !overridden, Reason: a.decision.Reason}, nil
+	_, overridden := a.pipe.ModeOverride()
+	if a.decision == nil {
+		if m, ok := a.pipe.ModeOverride(); ok {
+			return &gamesav1.GetPowerModeResponse{Mode: m.String(), Reason: "chosen by the user"}, nil
+		}
+		return nil, status.Error(codes.Unavailable, errNoDecision.Error())
+	}
+	return &gamesav1.GetPowerModeResponse{Mode: a.decision.Mode.String(), Automatic: !overridden, Reason: a.decision.ModeReason}, nil
 }

@@ -463,7 +463,7 @@ func newHealthServer() *health.Server {
 	for _, svc := range []string{
 		gamesav1.NodeService_ServiceDesc.ServiceName, gamesav1.ClusterService_ServiceDesc.ServiceName,
 		gamesav1.ActuatorService_ServiceDesc.ServiceName, gamesav1.AllocationService_ServiceDesc.ServiceName,
-		gamesav1.AppService_ServiceDesc.ServiceName,
+		gamesav1.AppService_ServiceDesc.ServiceName, gamesav1.PolicyService_ServiceDesc.ServiceName,
 	} {
 		h.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVING)
 	}

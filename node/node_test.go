@@ -43,18 +43,7 @@ type testNode struct {
 
 func startNode(t *testing.T, mutate func(*Config)) *testNode {
 	t.Helper()
-	cfg := DevConfig()
-	cfg.NodeID = "test-node"
-	cfg.DataDir = t.TempDir()
-	cfg.GRPC.Address = "127.0.0.1:0"
-	cfg.HTTP.Address = "127.0.0.1:0"
-	cfg.Cluster.GossipAddress = "127.0.0.1:0"
-	cfg.Cluster.RaftAddress = "127.0.0.1:0"
-	cfg.Telemetry.Source = "sim"
-	cfg.Tick = 100 * time.Millisecond
-	cfg.History.MinInterval = 0
-	cfg.ML.Enabled = false // TestModels* turn it on; the rest need not pay the bootstrap
-	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfg := testConfig(t)
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -79,6 +68,24 @@ func startNode(t *testing.T, mutate func(*Config)) *testNode {
 	tn.api = gamesav1.NewNodeServiceClient(tn.conn)
 	t.Cleanup(func() { tn.stop(t) })
 	return tn
+}
+
+// testConfig is a --dev node on the simulated machine with OS-chosen
+// loopback ports, a fast tick and its data in a test directory.
+func testConfig(t *testing.T) Config {
+	cfg := DevConfig()
+	cfg.NodeID = "test-node"
+	cfg.DataDir = t.TempDir()
+	cfg.GRPC.Address = "127.0.0.1:0"
+	cfg.HTTP.Address = "127.0.0.1:0"
+	cfg.Cluster.GossipAddress = "127.0.0.1:0"
+	cfg.Cluster.RaftAddress = "127.0.0.1:0"
+	cfg.Telemetry.Source = "sim"
+	cfg.Tick = 100 * time.Millisecond
+	cfg.History.MinInterval = 0
+	cfg.ML.Enabled = false // TestModels* turn it on; the rest need not pay the bootstrap
+	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return cfg
 }
 
 // stop cancels the node and checks that it shut down cleanly in time.

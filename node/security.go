@@ -73,6 +73,7 @@ func readPolicy() auth.Policy {
 		gamesav1.ActuatorService_GetPlan_FullMethodName,
 		gamesav1.ActuatorService_GetPowerMode_FullMethodName,
 		gamesav1.AppService_ListApps_FullMethodName,
+		gamesav1.PolicyService_ExplainDecision_FullMethodName,
 	} {
 		p[m] = auth.ScopeRead
 	}

@@ -91,6 +91,11 @@ func bindAgentFlags(fs *pflag.FlagSet) *agentFlags {
 	fs.DurationVar(&f.ML.SaveInterval, "ml-save-interval", d.ML.SaveInterval, "how often models are saved to the data directory")
 	fs.Uint64Var(&f.ML.Seed, "ml-seed", d.ML.Seed, "seed of a fresh model's weights")
 	fs.StringVar(&f.Power.Mode, "power-mode", d.Power.Mode, "auto (follow AC and battery), max_battery, balanced, max_performance or gaming")
+	fs.StringSliceVar(&f.Policy.Rules, "rules", nil, "rule file compiled after the built-in rules, reloaded when it changes (repeatable)")
+	fs.BoolVar(&f.Policy.BuiltinRules, "builtin-rules", d.Policy.BuiltinRules, "include the built-in rules (gamesa rules default prints them)")
+	fs.IntVar(&f.Policy.ConfirmTicks, "confirm-ticks", d.Policy.ConfirmTicks, "ticks a new setting is asked for before it takes force")
+	fs.DurationVar(&f.Policy.MinDwell, "min-dwell", d.Policy.MinDwell, "least time a setting stays before a non-urgent change")
+	fs.DurationVar(&f.Policy.Linger, "linger", d.Policy.Linger, "how long a setting nobody asks for stays before it is given back")
 	fs.StringVar(&f.Cluster.Role, "role", d.Cluster.Role, "server (Raft voter) or client (gossip and forwarding)")
 	fs.IntVar(&f.Cluster.BootstrapExpect, "bootstrap-expect", d.Cluster.BootstrapExpect, "servers to wait for before the first election: 1, 3 or 5")
 	fs.StringSliceVar(&f.Cluster.Join, "join", nil, "gossip address of a member to join (repeatable)")
@@ -156,6 +161,11 @@ var flagKeys = map[string]func(dst *node.Config, f node.Config){
 	"ml-save-interval":          func(d *node.Config, f node.Config) { d.ML.SaveInterval = f.ML.SaveInterval },
 	"ml-seed":                   func(d *node.Config, f node.Config) { d.ML.Seed = f.ML.Seed },
 	"power-mode":                func(d *node.Config, f node.Config) { d.Power.Mode = f.Power.Mode },
+	"rules":                     func(d *node.Config, f node.Config) { d.Policy.Rules = f.Policy.Rules },
+	"builtin-rules":             func(d *node.Config, f node.Config) { d.Policy.BuiltinRules = f.Policy.BuiltinRules },
+	"confirm-ticks":             func(d *node.Config, f node.Config) { d.Policy.ConfirmTicks = f.Policy.ConfirmTicks },
+	"min-dwell":                 func(d *node.Config, f node.Config) { d.Policy.MinDwell = f.Policy.MinDwell },
+	"linger":                    func(d *node.Config, f node.Config) { d.Policy.Linger = f.Policy.Linger },
 	"role":                      func(d *node.Config, f node.Config) { d.Cluster.Role = f.Cluster.Role },
 	"bootstrap-expect":          func(d *node.Config, f node.Config) { d.Cluster.BootstrapExpect = f.Cluster.BootstrapExpect },
 	"join":                      func(d *node.Config, f node.Config) { d.Cluster.Join = f.Cluster.Join },

@@ -98,6 +98,8 @@ Ask it:           gamesa status | gamesa top | grpcurl -plaintext 127.0.0.1:7070
 		newPlanCmd(cf),
 		newRunCmd(&clientFlags{}),
 		newAppsCmd(cf),
+		newExplainCmd(cf),
+		newRulesCmd(),
 		newRevertCmd(cf),
 		addPowerBudgetCmds(newPowerCmd(cf)),
 		newJobCmd(),

@@ -173,9 +173,9 @@ func modeRules() []rule {
 		}},
 		{knobBoost, func(_ *ModeConfig, m Mode, _ *Host, k *gamesav1.Knob) (string, string, string) {
 			if m == MaxBattery {
-				return choose(k, "boost off: turbo clocks cost more energy than they save", "0")
+				return choose(k, "boost off (%s): turbo clocks cost more energy than they save", "0")
 			}
-			return choose(k, "boost on", "1")
+			return choose(k, "boost on (%s)", "1")
 		}},
 		{knobMinKHz, func(c *ModeConfig, m Mode, h *Host, k *gamesav1.Knob) (string, string, string) {
 			lo, hi, ok := bounds(k)

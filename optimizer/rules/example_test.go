@@ -43,6 +43,4 @@ func Example() {
 	// rule thermal-forecast-cap: thermal.forecast_30s 91.2 >= 90
 	// rule game-foreground: app.foreground.class game == game
 	// mode MAX_BATTERY cap 35 W
-	// cgroup.weight app:game 400
-	// process.nice app:game -5
 }

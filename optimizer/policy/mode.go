@@ -1,0 +1,152 @@
+package policy
+
+import (
+	"slices"
+	"time"
+
+	"github.com/krystalstack/gamesa/optimizer/coord"
+	"github.com/krystalstack/gamesa/optimizer/power"
+	"github.com/krystalstack/gamesa/optimizer/rules"
+	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
+)
+
+// decideMode settles the power mode: the user's override, else a rule's
+// `mode:`, else AutoSwitch's choice from the power source, with the
+// hysteresis of a setting.
+func (p *Pipeline) decideMode(d *Decision, host power.Host, res *rules.Result, now time.Time) {
+	auto := p.auto.Update(host, now)
+	want, why, src, urgent := auto.Mode, auto.Reason, SourceMode, auto.Changed
+	if _, user := p.auto.Override(); user {
+		urgent = true
+	} else if m, ok := res.Mode(); ok {
+		rd := ruleAction(res, rules.KnobPowerMode)
+		want, why, src = m, p.ruleReason(rd), SourceRule
+		urgent = rd.Rule.Priority >= p.cfg.UrgentPriority
+	}
+	// The first tick adopts a mode at once: there must be one. The
+	// user's request, to set or to clear a choice, acts at once too.
+	urgent = urgent || p.mode.value == "" || p.userChanged
+	p.userChanged = false
+	p.mode.tick = p.tick
+	if h, held := p.step(&p.mode, want.String(), []string{why}, src, urgent, now, nil); held {
+		d.Held = append(d.Held, h)
+	}
+	d.Mode, _ = power.ParseMode(p.mode.value)
+	d.ModeReason = p.mode.reasons[0]
+}
+
+// ruleAction returns the winning rule action on a pseudo-knob.
+func ruleAction(res *rules.Result, knob string) rules.Decision {
+	for _, a := range res.Actions {
+		if a.Knob == knob {
+			return a
+		}
+	}
+	return rules.Decision{}
+}
+
+// gameCores are the CPUs GAMING's per-core settings go to: the
+// foreground game's side of this tick's split or, with no game in front,
+// the foreground's cpuset while it lingers, so that a GAMING mode held
+// after the game exits keeps its settings on the cores the game had
+// rather than spreading them to every CPU. Nil means every CPU.
+func (p *Pipeline) gameCores(cd *coord.Decision) []int {
+	if fg := cd.ForegroundApp(); fg != nil && fg.Class == coord.ClassGame {
+		return cd.FirstCPUs
+	}
+	if e := p.entries[Key{coord.KnobCgroupCPUSet, coord.GroupForeground}]; e != nil && e.value != "" {
+		if cpus, err := coord.ParseCPUList(e.value); err == nil {
+			return cpus
+		}
+	}
+	return nil
+}
+
+// knobBacklight is the one knob whose mode plan depends on its value:
+// MaxBattery dims it only when it is brighter.
+const knobBacklight = "backlight.brightness"
+
+// modePlan is the mode's plan of the last tick, with what it was made
+// from: PlanFor runs again only when the mode, its reason, the game's
+// cores or the knobs (all but their values) change, which in a steady
+// state they do not.
+type modePlan struct {
+	valid     bool
+	mode      power.Mode
+	reason    string
+	gameCores []int
+	// view holds the knobs as PlanFor last saw them, in objects reused
+	// from tick to tick.
+	view  []*gamesav1.Knob
+	asks  []modeAsk
+	notes []string
+}
+
+type modeAsk struct {
+	key     Key
+	value   string
+	reasons []string
+}
+
+// askMode asks for the mode's value of every knob it manages.
+//
+// PlanFor lists changes: a knob that already holds the mode's value gets
+// no action. The pipeline wants the mode's whole desired state, so that
+// a setting in force does not drop out of it for holding, and a mode
+// change is a change of value rather than a release; so PlanFor sees the
+// knobs with their values blanked. The backlight is the exception: it
+// sees the value from before GAMESA dimmed it.
+func (p *Pipeline) askMode(d *Decision, host power.Host, now time.Time) {
+	mp := &p.modePlan
+	if !p.sameModeInputs(d, host) {
+		mp.valid, mp.mode, mp.reason = true, d.Mode, d.ModeReason
+		mp.gameCores = append(mp.gameCores[:0], host.GameCores...)
+		host.Knobs = mp.view
+		plan, notes := p.modes.PlanFor(d.Mode, host, now)
+		mp.notes = notes
+		acts := plan.GetActions()
+		mp.asks = mp.asks[:0]
+		reasons := make([]string, 0, 2*len(acts))
+		for _, a := range acts {
+			reasons = append(reasons, a.GetReasons()[0], "power mode "+d.Mode.String()+": "+d.ModeReason)
+			mp.asks = append(mp.asks, modeAsk{key: Key{a.GetKnob(), a.GetTarget()}, value: a.GetValue(),
+				reasons: reasons[len(reasons)-2 : len(reasons) : len(reasons)]})
+		}
+	}
+	d.Notes = append(d.Notes, mp.notes...)
+	for i := range mp.asks {
+		a := &mp.asks[i]
+		p.ask(a.key, ask{value: a.value, source: SourceMode, reasons: a.reasons, urgent: true})
+	}
+}
+
+// sameModeInputs reports whether the mode's plan of the last tick still
+// holds, and brings the knob view up to date either way.
+func (p *Pipeline) sameModeInputs(d *Decision, host power.Host) bool {
+	mp := &p.modePlan
+	same := mp.valid && mp.mode == d.Mode && mp.reason == d.ModeReason &&
+		slices.Equal(mp.gameCores, host.GameCores) && len(mp.view) == len(host.Knobs)
+	for len(mp.view) < len(host.Knobs) {
+		mp.view = append(mp.view, &gamesav1.Knob{})
+	}
+	mp.view = mp.view[:len(host.Knobs)]
+	for i, k := range host.Knobs {
+		v := mp.view[i]
+		value := ""
+		if k.GetName() == knobBacklight {
+			value = k.GetValue()
+			if e := p.entries[Key{k.GetName(), k.GetTarget()}]; e != nil && e.value != "" && e.hasOrig {
+				value = e.orig
+			}
+		}
+		if v.Name == k.GetName() && v.Target == k.GetTarget() && v.Unit == k.GetUnit() && v.Min == k.GetMin() &&
+			v.Max == k.GetMax() && v.Writable == k.GetWritable() && v.Owner == k.GetOwner() && v.Value == value &&
+			slices.Equal(v.Choices, k.GetChoices()) {
+			continue
+		}
+		same = false
+		v.Name, v.Target, v.Unit, v.Min, v.Max = k.GetName(), k.GetTarget(), k.GetUnit(), k.GetMin(), k.GetMax()
+		v.Choices, v.Writable, v.Owner, v.Value = slices.Clone(k.GetChoices()), k.GetWritable(), k.GetOwner(), value
+	}
+	return same
+}

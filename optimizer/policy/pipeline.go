@@ -1,0 +1,417 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/krystalstack/gamesa/optimizer/coord"
+	"github.com/krystalstack/gamesa/optimizer/power"
+	"github.com/krystalstack/gamesa/optimizer/rules"
+	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
+)
+
+// Input is one tick's view of the machine.
+type Input struct {
+	// Now is the tick's time; it should not go backwards (a time before
+	// the previous tick's counts as that tick's).
+	Now time.Time
+	// Sample is the tick's telemetry with the models' Insights filled in;
+	// nil reads as a sample with nothing in it.
+	Sample *gamesav1.Sample
+	// Knobs is the knob inventory (actuators' Set.Inventory, or the
+	// simulated machine's), with the values in force now.
+	Knobs []*gamesav1.Knob
+	// Processes, Registrations and Topology are the coordinator's input
+	// (see coord.Input). Decide does not keep the slices.
+	Processes     []coord.Process
+	Registrations []coord.Registration
+	Topology      coord.Topology
+	// ClusterCapWatts is this node's share of the cluster's power budget;
+	// 0 (or less, or NaN) for none.
+	ClusterCapWatts float64
+}
+
+// Pipeline turns each tick's input into one plan. It holds what the
+// decision needs between ticks: the rule engine's timers, the automatic
+// mode choice, the cap controller's integrators and the hysteresis of
+// every setting in force. Given the same inputs in the same order it
+// makes the same decisions. It is not safe for concurrent use: the
+// node's loop owns it and serialises SetRules and SetModeOverride with
+// Decide.
+type Pipeline struct {
+	cfg         Config
+	modes       power.ModeConfig
+	coord       *coord.Coordinator
+	engine      *rules.Engine
+	schema      *rules.Schema
+	features    *rules.Features
+	auto        *power.AutoSwitch
+	capCtl      *power.CapController
+	byRuleClass map[string][]coord.Class
+
+	started     bool
+	last        time.Time
+	tick        uint64
+	userChanged bool // the user set or cleared the mode since the last tick
+
+	// mode is the power mode in force, with the same hysteresis as a
+	// knob; entries are the settings in force or asked for, live the
+	// same in the order they first appeared.
+	mode     entry
+	entries  map[Key]*entry
+	live     []*entry
+	niceOrig map[int32]int32 // pid → nice before GAMESA set it
+
+	// Scratch reused between ticks.
+	board    board
+	procs    []coord.Process
+	running  []string
+	modePlan modePlan
+	order    []*entry
+	groups   []string
+
+	// seq is this tick's asks' entries in order, prevSeq the last
+	// tick's, cursor where in prevSeq the next ask is looked for.
+	seq, prevSeq []*entry
+	cursor       int
+
+	// memoOld and memoNew are the last reasons sameReasons found equal.
+	memoOld, memoNew []string
+
+	// reasonMemo holds this tick's rule reasons, capMemo the last cap's.
+	reasonMemo []ruleMemo
+	capMemo    capMemo
+
+	// lastHeld and lastOverruled size the next tick's lists.
+	lastHeld, lastOverruled int
+
+	pidTargets map[int32]string
+	pidIndex   map[int32]int32 // pid → place in procs, as of indexTick
+	indexTick  uint64
+	regPIDs    map[int32]bool // the registered apps' pids, this tick
+	fgRegged   bool           // the foreground is a registered app
+}
+
+// New builds a pipeline from cfg and parts (see Parts for what nil
+// parts become).
+func New(cfg Config, parts Parts) (*Pipeline, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := parts.Modes.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: modes: %w", ErrParts, err)
+	}
+	rs := parts.Rules
+	if rs == nil {
+		schema, err := rules.NewSchema(rules.DefaultConfig())
+		if err != nil {
+			return nil, fmt.Errorf("%w: rules: %w", ErrParts, err)
+		}
+		if rs, err = rules.Default(schema); err != nil {
+			return nil, fmt.Errorf("%w: default rules: %w", ErrParts, err)
+		}
+	}
+	if err := checkClasses(cfg.RuleClasses, rs.Schema()); err != nil {
+		return nil, err
+	}
+	co := parts.Coordinator
+	if co == nil {
+		var err error
+		if co, err = coord.New(coord.DefaultConfig(), nil, nil); err != nil {
+			return nil, fmt.Errorf("%w: coordinator: %w", ErrParts, err)
+		}
+	}
+	auto, err := power.NewAutoSwitch(parts.AutoSwitch)
+	if err != nil {
+		return nil, fmt.Errorf("%w: auto switch: %w", ErrParts, err)
+	}
+	capCtl, err := power.NewCapController(parts.Cap)
+	if err != nil {
+		return nil, fmt.Errorf("%w: cap controller: %w", ErrParts, err)
+	}
+	p := &Pipeline{
+		cfg:         cfg,
+		modes:       parts.Modes,
+		coord:       co,
+		engine:      rules.NewEngine(rs),
+		schema:      rs.Schema(),
+		features:    rs.Schema().NewFeatures(),
+		auto:        auto,
+		capCtl:      capCtl,
+		byRuleClass: map[string][]coord.Class{},
+		entries:     map[Key]*entry{},
+		niceOrig:    map[int32]int32{},
+		pidTargets:  map[int32]string{},
+		pidIndex:    map[int32]int32{},
+		regPIDs:     map[int32]bool{},
+		mode:        entry{key: Key{Knob: rules.KnobPowerMode}},
+	}
+	p.cfg.RuleClasses = maps.Clone(cfg.RuleClasses)
+	for _, cl := range slices.Sorted(maps.Keys(cfg.RuleClasses)) {
+		name := cfg.RuleClasses[cl]
+		p.byRuleClass[name] = append(p.byRuleClass[name], cl)
+	}
+	return p, nil
+}
+
+// checkClasses reports rule class names the schema does not know.
+func checkClasses(classes map[coord.Class]string, schema *rules.Schema) error {
+	var errs []error
+	for _, cl := range slices.Sorted(maps.Keys(classes)) {
+		if _, ok := schema.Lookup("app.running." + classes[cl]); !ok {
+			errs = append(errs, fmt.Errorf("%w: the rules' schema has no app class %q (for the coordinator's %s)", ErrParts, classes[cl], cl))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// SetRules switches to a new rule set after a hot reload; the rule
+// engine keeps the `for` and `cooldown` clocks of unchanged rules.
+func (p *Pipeline) SetRules(rs *rules.RuleSet) error {
+	if rs == nil {
+		return fmt.Errorf("%w: nil rule set", ErrParts)
+	}
+	if rs.Schema() != p.schema {
+		if err := checkClasses(p.cfg.RuleClasses, rs.Schema()); err != nil {
+			return err
+		}
+		p.schema, p.features = rs.Schema(), rs.Schema().NewFeatures()
+	}
+	p.engine.SetRules(rs)
+	return nil
+}
+
+// Rules returns the rule set in use.
+func (p *Pipeline) Rules() *rules.RuleSet { return p.engine.Rules() }
+
+// SetModeOverride makes m the power mode from the next Decide on, until
+// ClearModeOverride: the user's explicit choice (gRPC SetPowerMode)
+// beats a rule's `mode:` and the automatic choice, and takes force at
+// once.
+func (p *Pipeline) SetModeOverride(m power.Mode) error {
+	if err := p.auto.SetOverride(m); err != nil {
+		return err
+	}
+	p.userChanged = true
+	return nil
+}
+
+// ClearModeOverride hands the mode back to the rules and the power
+// source; the mode they choose takes force at the next Decide, as the
+// user's explicit request.
+func (p *Pipeline) ClearModeOverride() {
+	if _, ok := p.auto.Override(); ok {
+		p.userChanged = true
+	}
+	p.auto.ClearOverride()
+}
+
+// ModeOverride returns the user's mode, if one is set.
+func (p *Pipeline) ModeOverride() (power.Mode, bool) { return p.auto.Override() }
+
+// Decide makes the tick's decision: the coordinator's plan for the
+// apps, the rules over the sample's features and the models' insights,
+// the power mode and its plan, the power cap, one value per knob and
+// target, and hysteresis. See the package documentation for the order
+// and the precedence.
+func (p *Pipeline) Decide(in Input) *Decision {
+	now, dt := p.advance(in.Now)
+	// The lists are sized from the last tick: a steady state grows none.
+	d := &Decision{Time: now, Foreground: -1, Held: make([]Held, 0, p.lastHeld), Overruled: make([]Overruled, 0, p.lastOverruled)}
+	if !now.Equal(in.Now) {
+		d.Notes = append(d.Notes, fmt.Sprintf("the tick's time %v is before the previous tick's; decided as of %v", in.Now, now))
+	}
+	p.tick++
+	p.board.reset()
+	clear(p.reasonMemo)
+	p.reasonMemo = p.reasonMemo[:0]
+
+	// The apps, on the processes as they were before GAMESA reniced
+	// them, so that a boost in force still reads as one to make.
+	cd := p.coord.Plan(coord.Input{Processes: p.processes(in.Processes), Topology: in.Topology, Registrations: in.Registrations})
+	d.Scenario, d.Apps, d.Foreground, d.ForegroundBy = cd.Scenario, cd.Apps, cd.Foreground, cd.ForegroundBy
+	d.Notes = append(d.Notes, cd.Notes...)
+	p.noteRegistered(&cd)
+
+	p.schema.Extract(p.features, in.Sample, p.ruleApps(&cd))
+	res := p.engine.Evaluate(p.features, now)
+	d.Fired = res.Fired()
+
+	host := power.HostFromSample(in.Sample, in.Knobs)
+	host.GameCores = p.gameCores(&cd)
+	p.decideMode(d, host, res, now)
+	p.askMode(d, host, now)
+	p.askCap(d, in, host, res, dt)
+	p.askCoordinator(&cd)
+	p.askRules(d, res, &cd)
+	p.settle(d, &in, now)
+	p.lastHeld, p.lastOverruled = len(d.Held), len(d.Overruled)
+	return d
+}
+
+// advance takes the tick's time, never before the previous one's, and
+// the time since it (Config.Tick on the first tick).
+func (p *Pipeline) advance(t time.Time) (now time.Time, dt time.Duration) {
+	if !p.started {
+		p.started, p.last = true, t
+		return t, p.cfg.Tick
+	}
+	if t.Before(p.last) {
+		return p.last, 0
+	}
+	dt, p.last = t.Sub(p.last), t
+	return t, dt
+}
+
+// processes returns the coordinator's input: procs, with the nice value
+// from before GAMESA reniced each process it reniced.
+func (p *Pipeline) processes(procs []coord.Process) []coord.Process {
+	if len(p.niceOrig) == 0 {
+		return procs
+	}
+	p.procs = append(p.procs[:0], procs...)
+	for pid, nice := range p.niceOrig {
+		if i, ok := p.indexOf(pid); ok {
+			p.procs[i].Nice = nice
+		}
+	}
+	return p.procs
+}
+
+// indexOf finds pid in p.procs through an index kept between ticks and
+// rebuilt (at most once a tick) when the list has changed under it.
+func (p *Pipeline) indexOf(pid int32) (int, bool) {
+	if i, ok := p.pidIndex[pid]; ok && int(i) < len(p.procs) && p.procs[i].PID == pid {
+		return int(i), true
+	}
+	if p.indexTick == p.tick {
+		return 0, false
+	}
+	p.indexTick = p.tick
+	clear(p.pidIndex)
+	for i := range p.procs {
+		p.pidIndex[p.procs[i].PID] = int32(i)
+	}
+	i, ok := p.pidIndex[pid]
+	return int(i), ok
+}
+
+// noteRegistered records the registered apps' pids, whose settings act
+// at once.
+func (p *Pipeline) noteRegistered(cd *coord.Decision) {
+	clear(p.regPIDs)
+	for i := range cd.Apps {
+		if a := &cd.Apps[i]; a.Registered {
+			for _, pid := range a.PIDs {
+				p.regPIDs[pid] = true
+			}
+		}
+	}
+	fg := cd.ForegroundApp()
+	p.fgRegged = fg != nil && fg.Registered
+}
+
+// ruleApps is the coordinator's view in the rules' class names.
+func (p *Pipeline) ruleApps(cd *coord.Decision) rules.Apps {
+	p.running = p.running[:0]
+	for i := range cd.Apps {
+		if name, ok := p.cfg.RuleClasses[cd.Apps[i].Class]; ok {
+			p.running = append(p.running, name)
+		}
+	}
+	apps := rules.Apps{Running: p.running}
+	if fg := cd.ForegroundApp(); fg != nil {
+		apps.Foreground = fg.Class.String() // no rule can name it: != holds, == never
+		if name, ok := p.cfg.RuleClasses[fg.Class]; ok {
+			apps.Foreground = name
+		}
+	}
+	return apps
+}
+
+// askCap steps the cap controller towards the lower of the cluster's
+// cap and a rule's, and asks for its limits.
+func (p *Pipeline) askCap(d *Decision, in Input, host power.Host, res *rules.Result, dt time.Duration) {
+	c := &d.Cap
+	if w := in.ClusterCapWatts; w > 0 && !math.IsInf(w, 1) {
+		c.ClusterWatts = w
+	}
+	ruleWhy := ""
+	if w, ok := res.CapWatts(); ok && w > 0 {
+		rd := ruleAction(res, rules.KnobPowerCap)
+		c.RuleWatts, c.Rule = w, rd.Rule.Name
+		ruleWhy = p.ruleReason(rd)
+	}
+	switch {
+	case c.RuleWatts > 0 && (c.ClusterWatts == 0 || c.RuleWatts <= c.ClusterWatts):
+		c.Watts = c.RuleWatts
+	case c.ClusterWatts > 0:
+		c.Watts = c.ClusterWatts
+	}
+	why := p.capWhy(c, ruleWhy)
+	acts := p.capCtl.Step(power.MeasuredWatts(in.Sample), c.Watts, dt, host)
+	c.State = p.capCtl.State()
+	if c.State.Infeasible {
+		d.Notes = append(d.Notes, fmt.Sprintf("power cap %g W is below what the power domains draw at their lowest limits", c.Watts))
+	}
+	for _, a := range acts {
+		reasons := a.GetReasons()
+		if why != "" {
+			reasons = append(slices.Clip(reasons), why)
+		}
+		p.ask(Key{a.GetKnob(), a.GetTarget()}, ask{value: a.GetValue(), source: SourceCap, reasons: reasons, urgent: true})
+	}
+}
+
+// capWhy says where the cap comes from. It is formatted again only when
+// the caps or the rule's reason change.
+func (p *Pipeline) capWhy(c *Cap, ruleWhy string) string {
+	m := &p.capMemo
+	if m.valid && m.cluster == c.ClusterWatts && m.rule == c.RuleWatts && m.ruleWhy == ruleWhy {
+		return m.why
+	}
+	why := ""
+	switch {
+	case c.Watts == 0:
+	case c.Watts == c.RuleWatts && c.ClusterWatts > 0:
+		why = fmt.Sprintf("%s (%g W, at or below the cluster's %g W)", ruleWhy, c.RuleWatts, c.ClusterWatts)
+	case c.Watts == c.RuleWatts:
+		why = ruleWhy
+	case c.RuleWatts > 0:
+		why = fmt.Sprintf("the cluster's cap for this node, %g W (below rule %s's %g W)", c.ClusterWatts, c.Rule, c.RuleWatts)
+	default:
+		why = fmt.Sprintf("the cluster's cap for this node, %g W", c.ClusterWatts)
+	}
+	*m = capMemo{valid: true, cluster: c.ClusterWatts, rule: c.RuleWatts, ruleWhy: ruleWhy, why: why}
+	return why
+}
+
+// capMemo is the last cap's reason and what it was made from.
+type capMemo struct {
+	valid         bool
+	cluster, rule float64
+	ruleWhy, why  string
+}
+
+// ruleReason is rd.Reason(), formatted once a tick per rule: a rule's
+// actions share it.
+func (p *Pipeline) ruleReason(rd rules.Decision) string {
+	for _, m := range p.reasonMemo {
+		if m.rule == rd.Rule {
+			return m.reason
+		}
+	}
+	r := rd.Reason()
+	p.reasonMemo = append(p.reasonMemo, ruleMemo{rule: rd.Rule, reason: r})
+	return r
+}
+
+// ruleMemo is one rule's reason this tick.
+type ruleMemo struct {
+	rule   *rules.Rule
+	reason string
+}

@@ -1,0 +1,219 @@
+package policy
+
+import (
+	"slices"
+	"strconv"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/krystalstack/gamesa/optimizer/coord"
+	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
+)
+
+// entry is one setting's hysteresis: the value in force (if any), the
+// value waiting to replace it, and when each happened.
+type entry struct {
+	key Key
+	// value is in force since since, asked for by source with reasons;
+	// "" when nothing is in force yet.
+	value   string
+	reasons []string
+	source  Source
+	since   time.Time
+	// lastAsked is the last tick that asked for the setting at all;
+	// tick is that tick's number, and slot its place in that tick's
+	// board.
+	lastAsked time.Time
+	tick      uint64
+	slot      int32
+	// pos is the entry's place in the tick's sequence of asks (see
+	// entryFor), -1 for none; gone is set once it leaves the pipeline.
+	pos  int32
+	gone bool
+	// cand has been asked for candN ticks in a row.
+	cand  string
+	candN int
+	// orig is the value observed before GAMESA first set the setting.
+	orig    string
+	hasOrig bool
+	// action is the plan action last made for the entry.
+	action *gamesav1.Action
+}
+
+// step moves e one tick on, asked for want with reasons by src. It
+// returns the Held record when the change waits. obs, when not nil, is
+// the tick's input, where the value from before GAMESA is read when the
+// setting first takes force.
+func (p *Pipeline) step(e *entry, want string, reasons []string, src Source, urgent bool, now time.Time, obs *Input) (Held, bool) {
+	e.lastAsked = now
+	if e.value != "" && sameValue(want, e.value) {
+		if !p.sameReasons(e.reasons, reasons) {
+			e.reasons = reasons
+		}
+		e.source, e.cand, e.candN = src, "", 0
+		return Held{}, false
+	}
+	if e.cand == want {
+		e.candN++
+	} else {
+		e.cand, e.candN = want, 1
+	}
+	h := Held{Key: e.key, Value: e.value, Wanted: want, Source: src}
+	switch {
+	case urgent:
+	case e.candN < p.cfg.ConfirmTicks:
+		h.Kind, h.Count, h.Need = HoldConfirm, e.candN, p.cfg.ConfirmTicks
+		return h, true
+	case e.value != "" && now.Sub(e.since) < p.cfg.MinDwell:
+		h.Kind, h.Until = HoldDwell, e.since.Add(p.cfg.MinDwell)
+		return h, true
+	}
+	if e.value == "" && obs != nil {
+		p.observeOriginal(e, obs)
+	}
+	e.value, e.reasons, e.source, e.since, e.cand, e.candN = want, reasons, src, now, "", 0
+	return Held{}, false
+}
+
+// sameReasons reports whether old and new hold the same strings. The
+// coordinator gives all the actions of one app one reasons slice, so the
+// last comparison that held is remembered: the app's other settings,
+// which hold one old slice too, compare nothing.
+func (p *Pipeline) sameReasons(old, new []string) bool {
+	switch {
+	case len(old) != len(new):
+		return false
+	case len(old) == 0 || &old[0] == &new[0]:
+		return true
+	case len(p.memoNew) == len(new) && &p.memoNew[0] == &new[0] && &p.memoOld[0] == &old[0]:
+		return true
+	case !slices.Equal(old, new):
+		return false
+	}
+	p.memoOld, p.memoNew = old, new
+	return true
+}
+
+// observeOriginal records what the setting held before GAMESA set it:
+// a process's nice value from the process list, a knob's value from the
+// inventory.
+func (p *Pipeline) observeOriginal(e *entry, in *Input) {
+	if e.key.Knob == coord.KnobNice {
+		pid, ok := pidOf(e.key.Target)
+		if !ok {
+			return
+		}
+		for i := range in.Processes {
+			if pr := &in.Processes[i]; pr.PID == pid {
+				e.orig, e.hasOrig = strconv.Itoa(int(pr.Nice)), true
+				p.niceOrig[pid] = pr.Nice
+				return
+			}
+		}
+		return
+	}
+	for _, k := range in.Knobs {
+		if k.GetName() == e.key.Knob && k.GetTarget() == e.key.Target {
+			e.orig, e.hasOrig = k.GetValue(), true
+			return
+		}
+	}
+}
+
+// forget drops e's state when it leaves the pipeline.
+func (p *Pipeline) forget(e *entry) {
+	e.gone = true
+	delete(p.entries, e.key)
+	if e.key.Knob == coord.KnobNice && e.hasOrig {
+		if pid, ok := pidOf(e.key.Target); ok {
+			delete(p.niceOrig, pid)
+		}
+	}
+}
+
+// settle resolves each setting asked for, runs its hysteresis, lets the
+// settings nobody asks for linger or go, and writes the plan: every
+// setting in force, those asked for this tick first in the order they
+// were asked, then the lingering ones in the order they first appeared.
+func (p *Pipeline) settle(d *Decision, in *Input, now time.Time) {
+	b := &p.board
+	order := p.order[:0]
+	for i := range b.slots {
+		s := &b.slots[i]
+		e := s.e
+		b.resolve(s, d, e.reasons)
+		if h, held := p.step(e, s.value, s.reasons, s.source, s.urgent, now, in); held {
+			d.Held = append(d.Held, h)
+		}
+		if e.value != "" {
+			order = append(order, e)
+		}
+	}
+	keep := p.live[:0]
+	for _, e := range p.live {
+		if e.tick != p.tick {
+			if !p.linger(e, d, now) {
+				p.forget(e)
+				continue
+			}
+			order = append(order, e)
+		}
+		keep = append(keep, e)
+	}
+	clear(p.live[len(keep):])
+	p.live = keep
+	clear(order[len(order):cap(order)])
+	p.order = order
+	d.Plan = &gamesav1.Plan{Time: timestamppb.New(now), Mode: d.Mode.String(), Actions: p.actions(order)}
+	p.nextSeq()
+}
+
+// actions returns the plan's actions for the entries in order. An entry
+// whose value and reasons did not change since the previous tick keeps
+// its action: decisions share the actions they have in common, which is
+// why they are read-only.
+func (p *Pipeline) actions(order []*entry) []*gamesav1.Action {
+	fresh := 0
+	for _, e := range order {
+		if !e.current() {
+			fresh++
+		}
+	}
+	acts := make([]*gamesav1.Action, len(order))
+	slab := make([]gamesav1.Action, fresh)
+	for i, e := range order {
+		if !e.current() {
+			a := &slab[0]
+			slab = slab[1:]
+			a.Knob, a.Target, a.Value, a.Reasons = e.key.Knob, e.key.Target, e.value, e.reasons
+			e.action = a
+		}
+		acts[i] = e.action
+	}
+	return acts
+}
+
+// current reports whether e's last action still says what e holds.
+func (e *entry) current() bool {
+	a := e.action
+	return a != nil && a.Value == e.value && len(a.Reasons) == len(e.reasons) &&
+		(len(e.reasons) == 0 || &a.Reasons[0] == &e.reasons[0])
+}
+
+// linger handles a setting nobody asked for this tick: one not in force
+// is dropped; one in force stays until Linger has passed since it was
+// last asked for, and is then released. It reports whether e stays.
+func (p *Pipeline) linger(e *entry, d *Decision, now time.Time) bool {
+	e.cand, e.candN = "", 0
+	if e.value == "" {
+		return false
+	}
+	until := e.lastAsked.Add(p.cfg.Linger)
+	if !now.Before(until) {
+		d.Release = append(d.Release, Released{Key: e.key, Value: e.value, Original: e.orig, LastAsked: e.lastAsked})
+		return false
+	}
+	d.Held = append(d.Held, Held{Key: e.key, Value: e.value, Source: e.source, Kind: HoldLinger, Until: until})
+	return true
+}
