@@ -212,9 +212,10 @@ func decisionKey(t time.Time) []byte {
 	return k
 }
 
-// decisionFingerprint is a decision without its time, the measurements
-// that change every tick and the list of apps: two decisions with one
-// fingerprint decided the same.
+// decisionFingerprint is what a decision decided: its settings, held
+// changes, releases, mode, scenario and foreground, without its time, the
+// measurements and the reasons that quote them, and the list of apps. Two
+// decisions with one fingerprint decided the same.
 func decisionFingerprint(d *gamesav1.Decision) []byte {
 	c := proto.CloneOf(d)
 	c.Time = nil
@@ -225,6 +226,21 @@ func decisionFingerprint(d *gamesav1.Decision) []byte {
 	// the decision made of them shows in the scenario, the foreground
 	// and the actions.
 	c.Apps = nil
+	// Reasons quote measurements ("uses 93% CPU"); the settings are what
+	// was decided.
+	for i, a := range c.Actions {
+		c.Actions[i] = &gamesav1.Action{Knob: a.GetKnob(), Target: a.GetTarget(), Value: a.GetValue()}
+	}
+	for _, h := range c.Held {
+		h.Why = ""
+	}
+	for _, r := range c.Released {
+		r.Why = ""
+	}
+	for _, o := range c.Overruled {
+		o.Reasons = nil
+	}
+	c.Fired = nil // the fired rules show in what they asked for
 	if f := c.Foreground; f != nil {
 		f.CpuPercent, f.RssBytes = 0, 0
 	}

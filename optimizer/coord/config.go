@@ -41,6 +41,10 @@ type Config struct {
 	// one logical CPU) from which an app beside a foreground game or app
 	// is moved out of its way.
 	HogCPUPercent float64
+	// HogKeepCPUPercent is the CPU use down to which an app moved out of
+	// the way stays there (see Input.PrevHogs): the band between it and
+	// HogCPUPercent keeps a hog from bouncing in and out.
+	HogKeepCPUPercent float64
 	// GameCoreShare is the share of physical cores the game gets on a
 	// machine with one last-level cache and uniform cores; the rest run
 	// everything else. StreamGameCoreShare replaces it while an encoder
@@ -79,6 +83,7 @@ func DefaultConfig() Config {
 		ForegroundWeight:      1000,
 		BackgroundWeight:      20,
 		HogCPUPercent:         20,
+		HogKeepCPUPercent:     5,
 		GameCoreShare:         0.75,
 		StreamGameCoreShare:   0.5,
 		VoiceReserveCPUs:      1,
@@ -119,6 +124,9 @@ func (c Config) Validate() error {
 		if w.v < 1 || w.v > 10000 {
 			bad(w.name, w.v, "must be within 1..10000")
 		}
+	}
+	if !(c.HogKeepCPUPercent >= 0 && c.HogKeepCPUPercent <= c.HogCPUPercent) {
+		bad("HogKeepCPUPercent", c.HogKeepCPUPercent, "must be between 0 and HogCPUPercent")
 	}
 	if !(c.HogCPUPercent >= 0) {
 		bad("HogCPUPercent", c.HogCPUPercent, "must be ≥ 0")

@@ -82,6 +82,11 @@ type Input struct {
 	Topology Topology
 	// Registrations come from Registry.Snapshot; any order.
 	Registrations []Registration
+	// PrevHogs are the previous decision's Hogs: such an app stays a hog
+	// while it uses at least Config.HogKeepCPUPercent, below the
+	// HogCPUPercent it took to become one (once moved, it gets less CPU).
+	// Sorted; nil for none.
+	PrevHogs []int32
 }
 
 // Decision is the coordinator's output for one tick.
@@ -108,6 +113,9 @@ type Decision struct {
 	// Notes say what was left undone and why (too few CPUs to split, a
 	// reservation that did not fit).
 	Notes []string
+	// Hogs are the roots of the busy apps moved out of the foreground's
+	// way, sorted: the next Input's PrevHogs.
+	Hogs []int32
 }
 
 // ForegroundApp returns the foreground app, or nil.
@@ -148,6 +156,9 @@ type planner struct {
 	summary string
 	// hogCPUs are where busy and background apps run after a split.
 	hogCPUs []int
+	// prevHogs are the roots of the apps the caller's previous decision
+	// moved out of the way (Input.PrevHogs), sorted.
+	prevHogs []int32
 }
 
 // Plan classifies in.Processes, picks the foreground and the scenario,
@@ -170,7 +181,7 @@ func (c *Coordinator) Plan(in Input) Decision {
 	s := &c.scratch
 	s.roles = grow(s.roles, len(b.apps))
 	clear(s.roles)
-	p := &planner{c: c, b: b, d: &d, roles: s.roles}
+	p := &planner{c: c, b: b, d: &d, roles: s.roles, prevHogs: in.PrevHogs}
 	p.pickForeground(regs)
 
 	fg := d.ForegroundApp()
@@ -235,7 +246,21 @@ func (p *planner) isHog(i int) bool {
 	case ClassGame, ClassDesktop, ClassVoiceChat, ClassStreamer, ClassBackground:
 		return false
 	}
-	return a.CPUPercent >= p.c.cfg.HogCPUPercent
+	cfg := &p.c.cfg
+	if a.CPUPercent >= cfg.HogCPUPercent {
+		return true
+	}
+	// Moved out of the way, a hog uses less: it stays a hog until it
+	// really quietens, or it would bounce between the groups.
+	_, was := slices.BinarySearch(p.prevHogs, a.Root)
+	return was && a.CPUPercent >= cfg.HogKeepCPUPercent
+}
+
+// hog gives app i the background role of a hog and records it in
+// Decision.Hogs.
+func (p *planner) hog(i int, r role) {
+	p.roles[i] = r
+	p.d.Hogs = append(p.d.Hogs, p.d.Apps[i].Root)
 }
 
 func (p *planner) game(t Topology) {
@@ -319,8 +344,8 @@ func (p *planner) game(t Topology) {
 	for i := range d.Apps {
 		if p.isHog(i) {
 			a := &d.Apps[i]
-			p.roles[i] = role{set: true, group: GroupBackground, cpus: hogCPUs, nice: cfg.HogNice, hasNi: true, ioprio: cfg.HogIOPrio,
-				why: fmt.Sprintf("%s %s uses %.0f%% CPU beside the game", a.Class.label(), a.Name, a.CPUPercent)}
+			p.hog(i, role{set: true, group: GroupBackground, cpus: hogCPUs, nice: cfg.HogNice, hasNi: true, ioprio: cfg.HogIOPrio,
+				why: fmt.Sprintf("%s %s uses %.0f%% CPU beside the game", a.Class.label(), a.Name, a.CPUPercent)})
 		}
 	}
 	p.hogCPUs = hogCPUs
@@ -407,8 +432,8 @@ func (p *planner) foreground() {
 	for i := range d.Apps {
 		if p.isHog(i) {
 			a := &d.Apps[i]
-			p.roles[i] = role{set: true, group: GroupBackground, nice: cfg.HogNice, hasNi: true, ioprio: cfg.HogIOPrio,
-				why: fmt.Sprintf("%s %s uses %.0f%% CPU beside the foreground", a.Class.label(), a.Name, a.CPUPercent)}
+			p.hog(i, role{set: true, group: GroupBackground, nice: cfg.HogNice, hasNi: true, ioprio: cfg.HogIOPrio,
+				why: fmt.Sprintf("%s %s uses %.0f%% CPU beside the foreground", a.Class.label(), a.Name, a.CPUPercent)})
 		}
 	}
 }

@@ -73,7 +73,8 @@
 //	                               cores at nice -5 with CPUs reserved for them (one logical
 //	                               CPU for voice, one per 100 % of the encoder's use). Apps
 //	                               using ≥ HogCPUPercent go to the background cgroup on the
-//	                               remaining CPUs, nice 10, I/O be/6.
+//	                               remaining CPUs, nice 10, I/O be/6, and stay there down to
+//	                               HogKeepCPUPercent (Input.PrevHogs), so they do not bounce.
 //	render + compile               a renderer and a compiler both present: the cores split in
 //	                               proportion to their CPU use, so neither evicts the other's
 //	                               cache; affinity only (children inherit it at fork).

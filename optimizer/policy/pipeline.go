@@ -46,6 +46,7 @@ type Pipeline struct {
 	cfg         Config
 	modes       power.ModeConfig
 	coord       *coord.Coordinator
+	hogs        []int32 // the apps the previous decision moved out of the way
 	engine      *rules.Engine
 	schema      *rules.Schema
 	features    *rules.Features
@@ -232,7 +233,9 @@ func (p *Pipeline) Decide(in Input) *Decision {
 
 	// The apps, on the processes as they were before GAMESA reniced
 	// them, so that a boost in force still reads as one to make.
-	cd := p.coord.Plan(coord.Input{Processes: p.processes(in.Processes), Topology: in.Topology, Registrations: in.Registrations})
+	cd := p.coord.Plan(coord.Input{Processes: p.processes(in.Processes), Topology: in.Topology, Registrations: in.Registrations,
+		PrevHogs: p.hogs})
+	p.hogs = append(p.hogs[:0], cd.Hogs...)
 	d.Scenario, d.Apps, d.Foreground, d.ForegroundBy = cd.Scenario, cd.Apps, cd.Foreground, cd.ForegroundBy
 	d.Notes = append(d.Notes, cd.Notes...)
 	p.noteRegistered(&cd)
