@@ -119,3 +119,12 @@ clean: dashboard-clean
 ## lan-party: five simulated PCs share a power budget; each tick prints every PC's draw and cap against the budget (ARGS="--budget 120 --ticks 30")
 lan-party:
 	$(GO) run ./examples/lan-party $(ARGS)
+
+.PHONY: contention
+
+## contention: a 60 fps game beside CPU hogs, under an observe and an enforce agent in turn (as root; ARGS="-reps 5 -duration 20s")
+contention: build
+	$(GO) build -o bin/frameloop ./examples/contention/frameloop
+	$(GO) build -o bin/hog ./examples/contention/hog
+	$(GO) build -o bin/contention ./examples/contention
+	bin/contention -gamesa $(BIN) -frameloop bin/frameloop -hog bin/hog $(ARGS)
