@@ -79,6 +79,9 @@ func validateCommand(cmd *gamesav1.Command) error {
 		if handled, err := validateAllocOp(cmd); handled {
 			return err
 		}
+		if handled, err := validateFedOp(cmd); handled {
+			return err
+		}
 		// Unreachable until a new oneof case is generated without a branch
 		// here; the message names the Go type so the gap is obvious.
 		return fmt.Errorf("operation %T is not supported", op)

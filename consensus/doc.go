@@ -4,9 +4,10 @@
 // TLS when given a certificate. The state machine holds the cluster's
 // settings, the nodes' registrations (resources, labels, power range), the
 // power budget, the leader's last allocation (an epoch, a power cap per
-// node) and the jobs with their runs (and, in a later issue, model
-// rounds); commands are gamesav1.Command messages; a reconciler keeps the
-// Raft configuration in line with gossip membership (DESIGN.md, flow 3).
+// node), the jobs with their runs, and the federated learning rounds with
+// the global models' versions (their metadata: state_fed.go); commands
+// are gamesav1.Command messages; a reconciler keeps the Raft
+// configuration in line with gossip membership (DESIGN.md, flow 3).
 //
 // A caller (the node package) uses it in these steps:
 //

@@ -45,6 +45,7 @@ func (s *State) snapshotProto() *gamesav1.ClusterStateSnapshot {
 		return false
 	})
 	snap.PowerBudget, snap.Allocation = s.budget, s.alloc
+	snap.FederatedLastRound, snap.FederatedRounds, snap.FederatedModels = s.fed.lastRound, s.fed.rounds, s.fed.models
 	return snap
 }
 
@@ -130,6 +131,9 @@ func decodeSnapshot(data []byte) (*State, error) {
 		b.requestBytes += recordCost(id, res)
 	}
 	if err := decodeAllocState(&snap, b); err != nil {
+		return nil, err
+	}
+	if err := decodeFedState(&snap, b); err != nil {
 		return nil, err
 	}
 	return b.state(), nil

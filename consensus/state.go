@@ -56,12 +56,15 @@ type State struct {
 	endedJobs  int
 	budget     *gamesav1.PowerBudget // nil: never set
 	alloc      *gamesav1.Allocation  // nil: never committed; no placements
+
+	fed *fedState // the federated rounds and models (state_fed.go); never nil
 }
 
 func emptyState() *State {
 	return &State{
 		settings: iradix.New(), requests: iradix.New(), order: iradix.New(),
 		nodes: iradix.New(), jobs: iradix.New(), ended: iradix.New(),
+		fed: emptyFed,
 	}
 }
 
@@ -118,6 +121,7 @@ type builder struct {
 	endedJobs  int
 	budget     *gamesav1.PowerBudget
 	alloc      *gamesav1.Allocation
+	fed        *fedState // copied on write: see fedState
 }
 
 func (s *State) edit(lim dedupLimits) *builder {
@@ -136,6 +140,7 @@ func (s *State) edit(lim dedupLimits) *builder {
 		endedJobs:    s.endedJobs,
 		budget:       s.budget,
 		alloc:        s.alloc,
+		fed:          s.fed,
 	}
 }
 
@@ -156,6 +161,7 @@ func (b *builder) state() *State {
 		endedJobs:    b.endedJobs,
 		budget:       b.budget,
 		alloc:        b.alloc,
+		fed:          b.fed,
 	}
 }
 
@@ -190,7 +196,10 @@ func (b *builder) applyCommand(index uint64, data []byte) *gamesav1.CommandResul
 		case *gamesav1.Command_DeleteSetting:
 			res = b.deleteSetting(index, op.DeleteSetting)
 		default:
-			res = b.applyAllocOp(index, cmd)
+			var handled bool
+			if res, handled = b.applyFedOp(index, cmd); !handled {
+				res = b.applyAllocOp(index, cmd)
+			}
 		}
 	}
 	if dedup {
@@ -267,7 +276,7 @@ func (b *builder) remember(id string, res *gamesav1.CommandResult) {
 func recordCost(id string, res *gamesav1.CommandResult) int {
 	s := res.GetSetting()
 	return 64 + len(id) + len(res.GetError()) + len(s.GetKey()) + len(s.GetValue()) +
-		jobCost(res.GetJob()) + nodeCost(res.GetNode())
+		jobCost(res.GetJob()) + nodeCost(res.GetNode()) + roundCost(res.GetRound())
 }
 
 func indexKey(index uint64) []byte {

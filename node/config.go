@@ -56,6 +56,7 @@ type Config struct {
 	Policy    PolicyConfig    `yaml:"policy"`
 	Cluster   ClusterConfig   `yaml:"cluster"`
 	Jobs      JobsConfig      `yaml:"jobs"`
+	Federated FederatedConfig `yaml:"federated"`
 	TLS       TLSConfig       `yaml:"tls"`
 	Auth      AuthConfig      `yaml:"auth"`
 	Log       LogConfig       `yaml:"log"`
@@ -298,8 +299,9 @@ func DefaultConfig() Config {
 			AllocateInterval:   2 * time.Second,
 			PowerPriority:      "auto",
 		},
-		Jobs: DefaultJobsConfig(),
-		Log:  LogConfig{Level: "info", Format: "text"},
+		Jobs:      DefaultJobsConfig(),
+		Federated: DefaultFederatedConfig(),
+		Log:       LogConfig{Level: "info", Format: "text"},
 	}
 }
 
@@ -376,6 +378,7 @@ func (c Config) Validate() error {
 	}
 	c.validateCluster(add)
 	c.validateAllocation(add)
+	c.Federated.validate(add)
 	seen := map[string]string{}
 	for _, l := range []struct{ key, addr string }{
 		{"grpc.address", c.GRPC.Address}, {"http.address", c.HTTP.Address},

@@ -47,6 +47,7 @@ func (n *Node) newGRPCServer(tlsc *tls.Config) *grpc.Server {
 	(&actuatorService{n: n}).Register(gs)
 	(&appService{n: n}).Register(gs)
 	(&policyService{n: n}).Register(gs)
+	(&fedService{n: n}).Register(gs)
 	n.health = newHealthServer()
 	healthpb.RegisterHealthServer(gs, n.health)
 	reflection.Register(gs)

@@ -236,6 +236,10 @@ func (c *cluster) localStateFrom(st *consensus.State) *gamesav1.GetClusterStateR
 	if st != nil {
 		resp.Settings = st.Settings()
 		resp.Allocation = st.Allocation()
+		if rs := st.Rounds(1); len(rs) == 1 {
+			resp.FederatedRound = rs[0]
+		}
+		resp.FederatedModels = st.LatestModels()
 	}
 	if cfg, err := c.raft.Configuration(); err == nil {
 		for _, srv := range cfg {

@@ -59,6 +59,7 @@ type Node struct {
 	apps      *apps              // registrations and the coordinator's process view
 	dash      *dashboard.Handler // nil until the HTTP handler is built
 	alloc     *allocator         // the node's part in the cluster's allocation
+	fed       *federation        // the node's part in federated learning
 	authz     *auth.Authorizer
 
 	grpcAddr, httpAddr atomic.Pointer[net.TCPAddr]
@@ -199,6 +200,9 @@ func (n *Node) Run(ctx context.Context) (err error) {
 
 	n.metrics = newMetrics(n)
 	n.alloc = n.newAllocator(dataDir)
+	if n.fed, err = n.newFederation(dataDir); err != nil {
+		return err
+	}
 	n.tick(ctx, time.Now(), n.cfg.Tick) // a first sample before anyone can ask
 	n.info = n.buildInfo()
 
@@ -216,6 +220,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	g.Go(func() error { return n.loop(gctx) })
 	g.Go(func() error { return n.cluster.run(gctx) })
 	g.Go(func() error { return n.alloc.run(gctx) })
+	g.Go(func() error { return n.fed.run(gctx) })
 	g.Go(func() error {
 		// ErrServerStopped: shutdown began before Serve did (a very short
 		// run); that is a clean stop, not a failure.
@@ -397,6 +402,7 @@ func (n *Node) tick(ctx context.Context, now time.Time, period time.Duration) {
 		s.Time = timestamppb.New(now)
 	}
 	if n.models != nil {
+		n.fed.takeOver(n.models) // a new global or personalised thermal model
 		n.models.observe(s)
 		n.models.maybeSave(now)
 	}
@@ -464,6 +470,7 @@ func newHealthServer() *health.Server {
 		gamesav1.NodeService_ServiceDesc.ServiceName, gamesav1.ClusterService_ServiceDesc.ServiceName,
 		gamesav1.ActuatorService_ServiceDesc.ServiceName, gamesav1.AllocationService_ServiceDesc.ServiceName,
 		gamesav1.AppService_ServiceDesc.ServiceName, gamesav1.PolicyService_ServiceDesc.ServiceName,
+		gamesav1.FederatedService_ServiceDesc.ServiceName,
 	} {
 		h.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVING)
 	}

@@ -95,6 +95,12 @@ func readPolicy() auth.Policy {
 	for _, m := range readAllocMethods {
 		p[m] = auth.ScopeRead
 	}
+	for _, m := range readFedMethods {
+		p[m] = auth.ScopeRead
+	}
+	for _, m := range adminFedMethods {
+		p[m] = auth.ScopeAdmin
+	}
 	return p
 }
 

@@ -118,6 +118,12 @@ func bindAgentFlags(fs *pflag.FlagSet) *agentFlags {
 	fs.StringToStringVar(&f.Jobs.Labels, "node-label", nil, "a label job constraints match, key=value (repeatable)")
 	fs.DurationVar(&f.Jobs.Lease, "job-lease", d.Jobs.Lease, "how long jobs keep running without word from the cluster")
 	fs.DurationVar(&f.Jobs.StopGrace, "job-stop-grace", d.Jobs.StopGrace, "time between SIGTERM and SIGKILL when a job is stopped")
+	fs.BoolVar(&f.Federated.Enabled, "federated", d.Federated.Enabled, "take part in federated learning rounds (and run them while leading)")
+	fs.DurationVar(&f.Federated.Interval, "federated-interval", d.Federated.Interval, "how long the leader waits after a round before the next (0: on request only)")
+	fs.IntVar(&f.Federated.MinParticipants, "federated-min-nodes", d.Federated.MinParticipants, "federated.min_participants: fewest updates a round merges; fewer by the deadline abort it")
+	fs.DurationVar(&f.Federated.Deadline, "federated-deadline", d.Federated.Deadline, "how long a round waits for updates")
+	fs.StringVar(&f.Federated.Rule, "federated-rule", d.Federated.Rule, "merge rule: fedavg, median, trimmed_mean or krum")
+	fs.DurationVar(&f.Federated.TrainBudget, "federated-train-budget", d.Federated.TrainBudget, "most local training per round, in wall time")
 	fs.StringVar(&f.TLS.CAFile, "tls-ca", "", "cluster CA certificate (PEM); enables mutual TLS with --tls-cert and --tls-key")
 	fs.StringVar(&f.TLS.CertFile, "tls-cert", "", "this node's certificate (PEM)")
 	fs.StringVar(&f.TLS.KeyFile, "tls-key", "", "this node's private key (PEM)")
@@ -189,6 +195,12 @@ var flagKeys = map[string]func(dst *node.Config, f node.Config){
 	"node-label":                func(d *node.Config, f node.Config) { d.Jobs.Labels = f.Jobs.Labels },
 	"job-lease":                 func(d *node.Config, f node.Config) { d.Jobs.Lease = f.Jobs.Lease },
 	"job-stop-grace":            func(d *node.Config, f node.Config) { d.Jobs.StopGrace = f.Jobs.StopGrace },
+	"federated":                 func(d *node.Config, f node.Config) { d.Federated.Enabled = f.Federated.Enabled },
+	"federated-interval":        func(d *node.Config, f node.Config) { d.Federated.Interval = f.Federated.Interval },
+	"federated-min-nodes":       func(d *node.Config, f node.Config) { d.Federated.MinParticipants = f.Federated.MinParticipants },
+	"federated-deadline":        func(d *node.Config, f node.Config) { d.Federated.Deadline = f.Federated.Deadline },
+	"federated-rule":            func(d *node.Config, f node.Config) { d.Federated.Rule = f.Federated.Rule },
+	"federated-train-budget":    func(d *node.Config, f node.Config) { d.Federated.TrainBudget = f.Federated.TrainBudget },
 	"tls-ca":                    func(d *node.Config, f node.Config) { d.TLS.CAFile = f.TLS.CAFile },
 	"tls-cert":                  func(d *node.Config, f node.Config) { d.TLS.CertFile = f.TLS.CertFile },
 	"tls-key":                   func(d *node.Config, f node.Config) { d.TLS.KeyFile = f.TLS.KeyFile },

@@ -89,6 +89,7 @@ Ask it:           gamesa status | gamesa top | grpcurl -plaintext 127.0.0.1:7070
 		newHistoryCmd(cf),
 		newVersionCmd(),
 		newMLCmd(),
+		newModelCmd(),
 		newMembersCmd(cf),
 		newClusterCmd(cf),
 		newJoinCmd(cf),

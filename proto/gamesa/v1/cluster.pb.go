@@ -415,9 +415,14 @@ type GetClusterStateResponse struct {
 	RaftServers []*RaftServer `protobuf:"bytes,10,rep,name=raft_servers,json=raftServers,proto3" json:"raft_servers,omitempty"`
 	// The committed allocation (power caps, job placements, epoch) of the
 	// replica that served the replicated state; unset before the first.
-	Allocation    *Allocation `protobuf:"bytes,11,opt,name=allocation,proto3" json:"allocation,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Allocation *Allocation `protobuf:"bytes,11,opt,name=allocation,proto3" json:"allocation,omitempty"`
+	// The latest federated learning round (open or ended) of the replica
+	// that served the replicated state; unset before the first.
+	FederatedRound *FederatedRound `protobuf:"bytes,12,opt,name=federated_round,json=federatedRound,proto3" json:"federated_round,omitempty"`
+	// The latest committed global model of each kind, sorted by kind.
+	FederatedModels []*GlobalModel `protobuf:"bytes,13,rep,name=federated_models,json=federatedModels,proto3" json:"federated_models,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *GetClusterStateResponse) Reset() {
@@ -523,6 +528,20 @@ func (x *GetClusterStateResponse) GetRaftServers() []*RaftServer {
 func (x *GetClusterStateResponse) GetAllocation() *Allocation {
 	if x != nil {
 		return x.Allocation
+	}
+	return nil
+}
+
+func (x *GetClusterStateResponse) GetFederatedRound() *FederatedRound {
+	if x != nil {
+		return x.FederatedRound
+	}
+	return nil
+}
+
+func (x *GetClusterStateResponse) GetFederatedModels() []*GlobalModel {
+	if x != nil {
+		return x.FederatedModels
 	}
 	return nil
 }
@@ -1127,7 +1146,7 @@ var File_gamesa_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_gamesa_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x17gamesa/v1/cluster.proto\x12\tgamesa.v1\x1a\x19gamesa/v1/consensus.proto\x1a\x16gamesa/v1/gossip.proto\x1a\x14gamesa/v1/node.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xba\x03\n" +
+	"\x17gamesa/v1/cluster.proto\x12\tgamesa.v1\x1a\x19gamesa/v1/consensus.proto\x1a\x19gamesa/v1/federated.proto\x1a\x16gamesa/v1/gossip.proto\x1a\x14gamesa/v1/node.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xba\x03\n" +
 	"\x06Member\x12'\n" +
 	"\x04info\x18\x01 \x01(\v2\x13.gamesa.v1.NodeInfoR\x04info\x12,\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x16.gamesa.v1.MemberStateR\x05state\x127\n" +
@@ -1154,7 +1173,7 @@ const file_gamesa_v1_cluster_proto_rawDesc = "" +
 	"\x05voter\x18\x03 \x01(\bR\x05voter\x12\x16\n" +
 	"\x06leader\x18\x04 \x01(\bR\x06leader\".\n" +
 	"\x16GetClusterStateRequest\x12\x14\n" +
-	"\x05stale\x18\x01 \x01(\bR\x05stale\"\xb6\x03\n" +
+	"\x05stale\x18\x01 \x01(\bR\x05stale\"\xbd\x04\n" +
 	"\x17GetClusterStateResponse\x12\x17\n" +
 	"\aself_id\x18\x01 \x01(\tR\x06selfId\x12\x1b\n" +
 	"\tleader_id\x18\x02 \x01(\tR\bleaderId\x12+\n" +
@@ -1171,7 +1190,9 @@ const file_gamesa_v1_cluster_proto_rawDesc = "" +
 	" \x03(\v2\x15.gamesa.v1.RaftServerR\vraftServers\x125\n" +
 	"\n" +
 	"allocation\x18\v \x01(\v2\x15.gamesa.v1.AllocationR\n" +
-	"allocation\"Q\n" +
+	"allocation\x12B\n" +
+	"\x0ffederated_round\x18\f \x01(\v2\x19.gamesa.v1.FederatedRoundR\x0efederatedRound\x12A\n" +
+	"\x10federated_models\x18\r \x03(\v2\x16.gamesa.v1.GlobalModelR\x0ffederatedModels\"Q\n" +
 	"\x18WatchClusterStateRequest\x125\n" +
 	"\binterval\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\binterval\"U\n" +
 	"\x19WatchClusterStateResponse\x128\n" +
@@ -1260,6 +1281,8 @@ var file_gamesa_v1_cluster_proto_goTypes = []any{
 	(*durationpb.Duration)(nil),        // 22: google.protobuf.Duration
 	(*Setting)(nil),                    // 23: gamesa.v1.Setting
 	(*Allocation)(nil),                 // 24: gamesa.v1.Allocation
+	(*FederatedRound)(nil),             // 25: gamesa.v1.FederatedRound
+	(*GlobalModel)(nil),                // 26: gamesa.v1.GlobalModel
 }
 var file_gamesa_v1_cluster_proto_depIdxs = []int32{
 	18, // 0: gamesa.v1.Member.info:type_name -> gamesa.v1.NodeInfo
@@ -1273,28 +1296,30 @@ var file_gamesa_v1_cluster_proto_depIdxs = []int32{
 	23, // 8: gamesa.v1.GetClusterStateResponse.settings:type_name -> gamesa.v1.Setting
 	3,  // 9: gamesa.v1.GetClusterStateResponse.raft_servers:type_name -> gamesa.v1.RaftServer
 	24, // 10: gamesa.v1.GetClusterStateResponse.allocation:type_name -> gamesa.v1.Allocation
-	22, // 11: gamesa.v1.WatchClusterStateRequest.interval:type_name -> google.protobuf.Duration
-	5,  // 12: gamesa.v1.WatchClusterStateResponse.state:type_name -> gamesa.v1.GetClusterStateResponse
-	23, // 13: gamesa.v1.SetSettingResponse.setting:type_name -> gamesa.v1.Setting
-	4,  // 14: gamesa.v1.ClusterService.GetClusterState:input_type -> gamesa.v1.GetClusterStateRequest
-	6,  // 15: gamesa.v1.ClusterService.WatchClusterState:input_type -> gamesa.v1.WatchClusterStateRequest
-	8,  // 16: gamesa.v1.ClusterService.Join:input_type -> gamesa.v1.JoinRequest
-	10, // 17: gamesa.v1.ClusterService.Leave:input_type -> gamesa.v1.LeaveRequest
-	12, // 18: gamesa.v1.ClusterService.TransferLeadership:input_type -> gamesa.v1.TransferLeadershipRequest
-	14, // 19: gamesa.v1.ClusterService.SetSetting:input_type -> gamesa.v1.SetSettingRequest
-	16, // 20: gamesa.v1.ClusterService.DeleteSetting:input_type -> gamesa.v1.DeleteSettingRequest
-	5,  // 21: gamesa.v1.ClusterService.GetClusterState:output_type -> gamesa.v1.GetClusterStateResponse
-	7,  // 22: gamesa.v1.ClusterService.WatchClusterState:output_type -> gamesa.v1.WatchClusterStateResponse
-	9,  // 23: gamesa.v1.ClusterService.Join:output_type -> gamesa.v1.JoinResponse
-	11, // 24: gamesa.v1.ClusterService.Leave:output_type -> gamesa.v1.LeaveResponse
-	13, // 25: gamesa.v1.ClusterService.TransferLeadership:output_type -> gamesa.v1.TransferLeadershipResponse
-	15, // 26: gamesa.v1.ClusterService.SetSetting:output_type -> gamesa.v1.SetSettingResponse
-	17, // 27: gamesa.v1.ClusterService.DeleteSetting:output_type -> gamesa.v1.DeleteSettingResponse
-	21, // [21:28] is the sub-list for method output_type
-	14, // [14:21] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	25, // 11: gamesa.v1.GetClusterStateResponse.federated_round:type_name -> gamesa.v1.FederatedRound
+	26, // 12: gamesa.v1.GetClusterStateResponse.federated_models:type_name -> gamesa.v1.GlobalModel
+	22, // 13: gamesa.v1.WatchClusterStateRequest.interval:type_name -> google.protobuf.Duration
+	5,  // 14: gamesa.v1.WatchClusterStateResponse.state:type_name -> gamesa.v1.GetClusterStateResponse
+	23, // 15: gamesa.v1.SetSettingResponse.setting:type_name -> gamesa.v1.Setting
+	4,  // 16: gamesa.v1.ClusterService.GetClusterState:input_type -> gamesa.v1.GetClusterStateRequest
+	6,  // 17: gamesa.v1.ClusterService.WatchClusterState:input_type -> gamesa.v1.WatchClusterStateRequest
+	8,  // 18: gamesa.v1.ClusterService.Join:input_type -> gamesa.v1.JoinRequest
+	10, // 19: gamesa.v1.ClusterService.Leave:input_type -> gamesa.v1.LeaveRequest
+	12, // 20: gamesa.v1.ClusterService.TransferLeadership:input_type -> gamesa.v1.TransferLeadershipRequest
+	14, // 21: gamesa.v1.ClusterService.SetSetting:input_type -> gamesa.v1.SetSettingRequest
+	16, // 22: gamesa.v1.ClusterService.DeleteSetting:input_type -> gamesa.v1.DeleteSettingRequest
+	5,  // 23: gamesa.v1.ClusterService.GetClusterState:output_type -> gamesa.v1.GetClusterStateResponse
+	7,  // 24: gamesa.v1.ClusterService.WatchClusterState:output_type -> gamesa.v1.WatchClusterStateResponse
+	9,  // 25: gamesa.v1.ClusterService.Join:output_type -> gamesa.v1.JoinResponse
+	11, // 26: gamesa.v1.ClusterService.Leave:output_type -> gamesa.v1.LeaveResponse
+	13, // 27: gamesa.v1.ClusterService.TransferLeadership:output_type -> gamesa.v1.TransferLeadershipResponse
+	15, // 28: gamesa.v1.ClusterService.SetSetting:output_type -> gamesa.v1.SetSettingResponse
+	17, // 29: gamesa.v1.ClusterService.DeleteSetting:output_type -> gamesa.v1.DeleteSettingResponse
+	23, // [23:30] is the sub-list for method output_type
+	16, // [16:23] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_gamesa_v1_cluster_proto_init() }
@@ -1303,6 +1328,7 @@ func file_gamesa_v1_cluster_proto_init() {
 		return
 	}
 	file_gamesa_v1_consensus_proto_init()
+	file_gamesa_v1_federated_proto_init()
 	file_gamesa_v1_gossip_proto_init()
 	file_gamesa_v1_node_proto_init()
 	type x struct{}

@@ -253,6 +253,9 @@ type Command struct {
 	//	*Command_SubmitJob
 	//	*Command_StopJob
 	//	*Command_ReportJobState
+	//	*Command_OpenRound
+	//	*Command_CloseRound
+	//	*Command_AbortRound
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -383,6 +386,33 @@ func (x *Command) GetReportJobState() *ReportJobState {
 	return nil
 }
 
+func (x *Command) GetOpenRound() *OpenRound {
+	if x != nil {
+		if x, ok := x.Op.(*Command_OpenRound); ok {
+			return x.OpenRound
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetCloseRound() *CloseRound {
+	if x != nil {
+		if x, ok := x.Op.(*Command_CloseRound); ok {
+			return x.CloseRound
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetAbortRound() *AbortRound {
+	if x != nil {
+		if x, ok := x.Op.(*Command_AbortRound); ok {
+			return x.AbortRound
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -423,6 +453,19 @@ type Command_ReportJobState struct {
 	ReportJobState *ReportJobState `protobuf:"bytes,18,opt,name=report_job_state,json=reportJobState,proto3,oneof"`
 }
 
+type Command_OpenRound struct {
+	// Federated learning rounds (federated.proto).
+	OpenRound *OpenRound `protobuf:"bytes,19,opt,name=open_round,json=openRound,proto3,oneof"`
+}
+
+type Command_CloseRound struct {
+	CloseRound *CloseRound `protobuf:"bytes,20,opt,name=close_round,json=closeRound,proto3,oneof"`
+}
+
+type Command_AbortRound struct {
+	AbortRound *AbortRound `protobuf:"bytes,21,opt,name=abort_round,json=abortRound,proto3,oneof"`
+}
+
 func (*Command_SetSetting) isCommand_Op() {}
 
 func (*Command_DeleteSetting) isCommand_Op() {}
@@ -440,6 +483,12 @@ func (*Command_SubmitJob) isCommand_Op() {}
 func (*Command_StopJob) isCommand_Op() {}
 
 func (*Command_ReportJobState) isCommand_Op() {}
+
+func (*Command_OpenRound) isCommand_Op() {}
+
+func (*Command_CloseRound) isCommand_Op() {}
+
+func (*Command_AbortRound) isCommand_Op() {}
 
 // Setting is one entry of the cluster's replicated configuration, such as
 // the cluster power budget.
@@ -654,7 +703,10 @@ type CommandResult struct {
 	// The power budget after SetPowerBudget.
 	PowerBudget *PowerBudget `protobuf:"bytes,8,opt,name=power_budget,json=powerBudget,proto3" json:"power_budget,omitempty"`
 	// The registration after RegisterNode.
-	Node          *NodeResources `protobuf:"bytes,9,opt,name=node,proto3" json:"node,omitempty"`
+	Node *NodeResources `protobuf:"bytes,9,opt,name=node,proto3" json:"node,omitempty"`
+	// The round after OpenRound, CloseRound or AbortRound (also when one of
+	// them was refused for the round's state: the round as it is).
+	Round         *FederatedRound `protobuf:"bytes,10,opt,name=round,proto3" json:"round,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -752,6 +804,13 @@ func (x *CommandResult) GetNode() *NodeResources {
 	return nil
 }
 
+func (x *CommandResult) GetRound() *FederatedRound {
+	if x != nil {
+		return x.Round
+	}
+	return nil
+}
+
 // RequestRecord is one entry of the dedup table.
 type RequestRecord struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -823,9 +882,16 @@ type ClusterStateSnapshot struct {
 	// are not stored: they are the jobs' current runs.
 	Allocation *Allocation `protobuf:"bytes,6,opt,name=allocation,proto3" json:"allocation,omitempty"`
 	// Every job, sorted by id: active ones and the most recent ended ones.
-	Jobs          []*Job `protobuf:"bytes,7,rep,name=jobs,proto3" json:"jobs,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Jobs []*Job `protobuf:"bytes,7,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	// The federated rounds remembered, by round number; at most one, the
+	// last, is open.
+	FederatedRounds []*FederatedRound `protobuf:"bytes,8,rep,name=federated_rounds,json=federatedRounds,proto3" json:"federated_rounds,omitempty"`
+	// The committed global model versions, by kind, then version.
+	FederatedModels []*GlobalModel `protobuf:"bytes,9,rep,name=federated_models,json=federatedModels,proto3" json:"federated_models,omitempty"`
+	// The last round number opened (rounds older than those kept count).
+	FederatedLastRound uint64 `protobuf:"varint,10,opt,name=federated_last_round,json=federatedLastRound,proto3" json:"federated_last_round,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *ClusterStateSnapshot) Reset() {
@@ -905,6 +971,27 @@ func (x *ClusterStateSnapshot) GetJobs() []*Job {
 		return x.Jobs
 	}
 	return nil
+}
+
+func (x *ClusterStateSnapshot) GetFederatedRounds() []*FederatedRound {
+	if x != nil {
+		return x.FederatedRounds
+	}
+	return nil
+}
+
+func (x *ClusterStateSnapshot) GetFederatedModels() []*GlobalModel {
+	if x != nil {
+		return x.FederatedModels
+	}
+	return nil
+}
+
+func (x *ClusterStateSnapshot) GetFederatedLastRound() uint64 {
+	if x != nil {
+		return x.FederatedLastRound
+	}
+	return 0
 }
 
 // Label is one key=value attribute of a node; job constraints match labels
@@ -2267,7 +2354,7 @@ var File_gamesa_v1_consensus_proto protoreflect.FileDescriptor
 
 const file_gamesa_v1_consensus_proto_rawDesc = "" +
 	"\n" +
-	"\x19gamesa/v1/consensus.proto\x12\tgamesa.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf3\x04\n" +
+	"\x19gamesa/v1/consensus.proto\x12\tgamesa.v1\x1a\x19gamesa/v1/federated.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\x06\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x128\n" +
@@ -2282,7 +2369,13 @@ const file_gamesa_v1_consensus_proto_rawDesc = "" +
 	"\n" +
 	"submit_job\x18\x10 \x01(\v2\x14.gamesa.v1.SubmitJobH\x00R\tsubmitJob\x12/\n" +
 	"\bstop_job\x18\x11 \x01(\v2\x12.gamesa.v1.StopJobH\x00R\astopJob\x12E\n" +
-	"\x10report_job_state\x18\x12 \x01(\v2\x19.gamesa.v1.ReportJobStateH\x00R\x0ereportJobStateB\x04\n" +
+	"\x10report_job_state\x18\x12 \x01(\v2\x19.gamesa.v1.ReportJobStateH\x00R\x0ereportJobState\x125\n" +
+	"\n" +
+	"open_round\x18\x13 \x01(\v2\x14.gamesa.v1.OpenRoundH\x00R\topenRound\x128\n" +
+	"\vclose_round\x18\x14 \x01(\v2\x15.gamesa.v1.CloseRoundH\x00R\n" +
+	"closeRound\x128\n" +
+	"\vabort_round\x18\x15 \x01(\v2\x15.gamesa.v1.AbortRoundH\x00R\n" +
+	"abortRoundB\x04\n" +
 	"\x02op\"K\n" +
 	"\aSetting\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
@@ -2295,7 +2388,7 @@ const file_gamesa_v1_consensus_proto_rawDesc = "" +
 	"\x10expected_version\x18\x03 \x01(\x04R\x0fexpectedVersion\"L\n" +
 	"\rDeleteSetting\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
-	"\x10expected_version\x18\x02 \x01(\x04R\x0fexpectedVersion\"\xdc\x02\n" +
+	"\x10expected_version\x18\x02 \x01(\x04R\x0fexpectedVersion\"\x8d\x03\n" +
 	"\rCommandResult\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1c\n" +
 	"\tduplicate\x18\x02 \x01(\bR\tduplicate\x12,\n" +
@@ -2305,11 +2398,13 @@ const file_gamesa_v1_consensus_proto_rawDesc = "" +
 	"\x03job\x18\x06 \x01(\v2\x0e.gamesa.v1.JobR\x03job\x12\x14\n" +
 	"\x05epoch\x18\a \x01(\x04R\x05epoch\x129\n" +
 	"\fpower_budget\x18\b \x01(\v2\x16.gamesa.v1.PowerBudgetR\vpowerBudget\x12,\n" +
-	"\x04node\x18\t \x01(\v2\x18.gamesa.v1.NodeResourcesR\x04node\"`\n" +
+	"\x04node\x18\t \x01(\v2\x18.gamesa.v1.NodeResourcesR\x04node\x12/\n" +
+	"\x05round\x18\n" +
+	" \x01(\v2\x19.gamesa.v1.FederatedRoundR\x05round\"`\n" +
 	"\rRequestRecord\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x120\n" +
-	"\x06result\x18\x02 \x01(\v2\x18.gamesa.v1.CommandResultR\x06result\"\xe7\x02\n" +
+	"\x06result\x18\x02 \x01(\v2\x18.gamesa.v1.CommandResultR\x06result\"\xa2\x04\n" +
 	"\x14ClusterStateSnapshot\x12#\n" +
 	"\rapplied_index\x18\x01 \x01(\x04R\fappliedIndex\x12.\n" +
 	"\bsettings\x18\x02 \x03(\v2\x12.gamesa.v1.SettingR\bsettings\x124\n" +
@@ -2319,7 +2414,11 @@ const file_gamesa_v1_consensus_proto_rawDesc = "" +
 	"\n" +
 	"allocation\x18\x06 \x01(\v2\x15.gamesa.v1.AllocationR\n" +
 	"allocation\x12\"\n" +
-	"\x04jobs\x18\a \x03(\v2\x0e.gamesa.v1.JobR\x04jobs\"/\n" +
+	"\x04jobs\x18\a \x03(\v2\x0e.gamesa.v1.JobR\x04jobs\x12D\n" +
+	"\x10federated_rounds\x18\b \x03(\v2\x19.gamesa.v1.FederatedRoundR\x0ffederatedRounds\x12A\n" +
+	"\x10federated_models\x18\t \x03(\v2\x16.gamesa.v1.GlobalModelR\x0ffederatedModels\x120\n" +
+	"\x14federated_last_round\x18\n" +
+	" \x01(\x04R\x12federatedLastRound\"/\n" +
 	"\x05Label\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\"\x86\x03\n" +
@@ -2493,7 +2592,12 @@ var file_gamesa_v1_consensus_proto_goTypes = []any{
 	(*SubmitJob)(nil),             // 25: gamesa.v1.SubmitJob
 	(*StopJob)(nil),               // 26: gamesa.v1.StopJob
 	(*ReportJobState)(nil),        // 27: gamesa.v1.ReportJobState
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(*OpenRound)(nil),             // 28: gamesa.v1.OpenRound
+	(*CloseRound)(nil),            // 29: gamesa.v1.CloseRound
+	(*AbortRound)(nil),            // 30: gamesa.v1.AbortRound
+	(*FederatedRound)(nil),        // 31: gamesa.v1.FederatedRound
+	(*GlobalModel)(nil),           // 32: gamesa.v1.GlobalModel
+	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
 }
 var file_gamesa_v1_consensus_proto_depIdxs = []int32{
 	5,  // 0: gamesa.v1.Command.set_setting:type_name -> gamesa.v1.SetSetting
@@ -2505,44 +2609,50 @@ var file_gamesa_v1_consensus_proto_depIdxs = []int32{
 	25, // 6: gamesa.v1.Command.submit_job:type_name -> gamesa.v1.SubmitJob
 	26, // 7: gamesa.v1.Command.stop_job:type_name -> gamesa.v1.StopJob
 	27, // 8: gamesa.v1.Command.report_job_state:type_name -> gamesa.v1.ReportJobState
-	4,  // 9: gamesa.v1.CommandResult.setting:type_name -> gamesa.v1.Setting
-	0,  // 10: gamesa.v1.CommandResult.rejection:type_name -> gamesa.v1.Rejection
-	24, // 11: gamesa.v1.CommandResult.job:type_name -> gamesa.v1.Job
-	15, // 12: gamesa.v1.CommandResult.power_budget:type_name -> gamesa.v1.PowerBudget
-	11, // 13: gamesa.v1.CommandResult.node:type_name -> gamesa.v1.NodeResources
-	7,  // 14: gamesa.v1.RequestRecord.result:type_name -> gamesa.v1.CommandResult
-	4,  // 15: gamesa.v1.ClusterStateSnapshot.settings:type_name -> gamesa.v1.Setting
-	8,  // 16: gamesa.v1.ClusterStateSnapshot.requests:type_name -> gamesa.v1.RequestRecord
-	11, // 17: gamesa.v1.ClusterStateSnapshot.nodes:type_name -> gamesa.v1.NodeResources
-	15, // 18: gamesa.v1.ClusterStateSnapshot.power_budget:type_name -> gamesa.v1.PowerBudget
-	21, // 19: gamesa.v1.ClusterStateSnapshot.allocation:type_name -> gamesa.v1.Allocation
-	24, // 20: gamesa.v1.ClusterStateSnapshot.jobs:type_name -> gamesa.v1.Job
-	10, // 21: gamesa.v1.NodeResources.labels:type_name -> gamesa.v1.Label
-	11, // 22: gamesa.v1.RegisterNode.node:type_name -> gamesa.v1.NodeResources
-	28, // 23: gamesa.v1.JobPlacement.since:type_name -> google.protobuf.Timestamp
-	28, // 24: gamesa.v1.CommitAllocation.decided_at:type_name -> google.protobuf.Timestamp
-	16, // 25: gamesa.v1.CommitAllocation.caps:type_name -> gamesa.v1.NodeCap
-	17, // 26: gamesa.v1.CommitAllocation.placements:type_name -> gamesa.v1.JobPlacement
-	18, // 27: gamesa.v1.CommitAllocation.lost:type_name -> gamesa.v1.JobRunRef
-	19, // 28: gamesa.v1.CommitAllocation.notes:type_name -> gamesa.v1.JobNote
-	28, // 29: gamesa.v1.Allocation.decided_at:type_name -> google.protobuf.Timestamp
-	16, // 30: gamesa.v1.Allocation.caps:type_name -> gamesa.v1.NodeCap
-	17, // 31: gamesa.v1.Allocation.placements:type_name -> gamesa.v1.JobPlacement
-	10, // 32: gamesa.v1.JobSpec.constraints:type_name -> gamesa.v1.Label
-	2,  // 33: gamesa.v1.JobRun.state:type_name -> gamesa.v1.RunState
-	22, // 34: gamesa.v1.Job.spec:type_name -> gamesa.v1.JobSpec
-	1,  // 35: gamesa.v1.Job.state:type_name -> gamesa.v1.JobState
-	23, // 36: gamesa.v1.Job.current:type_name -> gamesa.v1.JobRun
-	23, // 37: gamesa.v1.Job.draining:type_name -> gamesa.v1.JobRun
-	28, // 38: gamesa.v1.Job.since:type_name -> google.protobuf.Timestamp
-	23, // 39: gamesa.v1.Job.history:type_name -> gamesa.v1.JobRun
-	22, // 40: gamesa.v1.SubmitJob.spec:type_name -> gamesa.v1.JobSpec
-	2,  // 41: gamesa.v1.ReportJobState.state:type_name -> gamesa.v1.RunState
-	42, // [42:42] is the sub-list for method output_type
-	42, // [42:42] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	28, // 9: gamesa.v1.Command.open_round:type_name -> gamesa.v1.OpenRound
+	29, // 10: gamesa.v1.Command.close_round:type_name -> gamesa.v1.CloseRound
+	30, // 11: gamesa.v1.Command.abort_round:type_name -> gamesa.v1.AbortRound
+	4,  // 12: gamesa.v1.CommandResult.setting:type_name -> gamesa.v1.Setting
+	0,  // 13: gamesa.v1.CommandResult.rejection:type_name -> gamesa.v1.Rejection
+	24, // 14: gamesa.v1.CommandResult.job:type_name -> gamesa.v1.Job
+	15, // 15: gamesa.v1.CommandResult.power_budget:type_name -> gamesa.v1.PowerBudget
+	11, // 16: gamesa.v1.CommandResult.node:type_name -> gamesa.v1.NodeResources
+	31, // 17: gamesa.v1.CommandResult.round:type_name -> gamesa.v1.FederatedRound
+	7,  // 18: gamesa.v1.RequestRecord.result:type_name -> gamesa.v1.CommandResult
+	4,  // 19: gamesa.v1.ClusterStateSnapshot.settings:type_name -> gamesa.v1.Setting
+	8,  // 20: gamesa.v1.ClusterStateSnapshot.requests:type_name -> gamesa.v1.RequestRecord
+	11, // 21: gamesa.v1.ClusterStateSnapshot.nodes:type_name -> gamesa.v1.NodeResources
+	15, // 22: gamesa.v1.ClusterStateSnapshot.power_budget:type_name -> gamesa.v1.PowerBudget
+	21, // 23: gamesa.v1.ClusterStateSnapshot.allocation:type_name -> gamesa.v1.Allocation
+	24, // 24: gamesa.v1.ClusterStateSnapshot.jobs:type_name -> gamesa.v1.Job
+	31, // 25: gamesa.v1.ClusterStateSnapshot.federated_rounds:type_name -> gamesa.v1.FederatedRound
+	32, // 26: gamesa.v1.ClusterStateSnapshot.federated_models:type_name -> gamesa.v1.GlobalModel
+	10, // 27: gamesa.v1.NodeResources.labels:type_name -> gamesa.v1.Label
+	11, // 28: gamesa.v1.RegisterNode.node:type_name -> gamesa.v1.NodeResources
+	33, // 29: gamesa.v1.JobPlacement.since:type_name -> google.protobuf.Timestamp
+	33, // 30: gamesa.v1.CommitAllocation.decided_at:type_name -> google.protobuf.Timestamp
+	16, // 31: gamesa.v1.CommitAllocation.caps:type_name -> gamesa.v1.NodeCap
+	17, // 32: gamesa.v1.CommitAllocation.placements:type_name -> gamesa.v1.JobPlacement
+	18, // 33: gamesa.v1.CommitAllocation.lost:type_name -> gamesa.v1.JobRunRef
+	19, // 34: gamesa.v1.CommitAllocation.notes:type_name -> gamesa.v1.JobNote
+	33, // 35: gamesa.v1.Allocation.decided_at:type_name -> google.protobuf.Timestamp
+	16, // 36: gamesa.v1.Allocation.caps:type_name -> gamesa.v1.NodeCap
+	17, // 37: gamesa.v1.Allocation.placements:type_name -> gamesa.v1.JobPlacement
+	10, // 38: gamesa.v1.JobSpec.constraints:type_name -> gamesa.v1.Label
+	2,  // 39: gamesa.v1.JobRun.state:type_name -> gamesa.v1.RunState
+	22, // 40: gamesa.v1.Job.spec:type_name -> gamesa.v1.JobSpec
+	1,  // 41: gamesa.v1.Job.state:type_name -> gamesa.v1.JobState
+	23, // 42: gamesa.v1.Job.current:type_name -> gamesa.v1.JobRun
+	23, // 43: gamesa.v1.Job.draining:type_name -> gamesa.v1.JobRun
+	33, // 44: gamesa.v1.Job.since:type_name -> google.protobuf.Timestamp
+	23, // 45: gamesa.v1.Job.history:type_name -> gamesa.v1.JobRun
+	22, // 46: gamesa.v1.SubmitJob.spec:type_name -> gamesa.v1.JobSpec
+	2,  // 47: gamesa.v1.ReportJobState.state:type_name -> gamesa.v1.RunState
+	48, // [48:48] is the sub-list for method output_type
+	48, // [48:48] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_gamesa_v1_consensus_proto_init() }
@@ -2550,6 +2660,7 @@ func file_gamesa_v1_consensus_proto_init() {
 	if File_gamesa_v1_consensus_proto != nil {
 		return
 	}
+	file_gamesa_v1_federated_proto_init()
 	file_gamesa_v1_consensus_proto_msgTypes[0].OneofWrappers = []any{
 		(*Command_SetSetting)(nil),
 		(*Command_DeleteSetting)(nil),
@@ -2560,6 +2671,9 @@ func file_gamesa_v1_consensus_proto_init() {
 		(*Command_SubmitJob)(nil),
 		(*Command_StopJob)(nil),
 		(*Command_ReportJobState)(nil),
+		(*Command_OpenRound)(nil),
+		(*Command_CloseRound)(nil),
+		(*Command_AbortRound)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
