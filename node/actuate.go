@@ -278,6 +278,7 @@ func (a *actuation) step(ctx context.Context, s *gamesav1.Sample, now time.Time)
 		ClusterCapWatts: a.capWatts,
 	})
 	a.decision = d
+	a.apps.remember(d.Plan)
 	notes := d.Notes
 	if a.blocked != "" {
 		notes = append(slices.Clip(notes), "blocked: "+a.blocked)

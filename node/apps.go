@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -44,6 +46,14 @@ type apps struct {
 
 	cache map[int32]ancestor // owned by the loop
 	buf   []coord.Process
+	// moved are the processes the last decision put in the background
+	// group; owned by the loop. One that drops out of the sample's
+	// busiest list (starved there, on a loaded machine) is still read,
+	// so the plan does not let it go while it wants the CPU.
+	moved []int32
+	// busyCPU is the CPU use a moved process that is runnable but not
+	// in the busiest list is taken to have: enough to stay moved.
+	busyCPU float64
 }
 
 type ancestor struct {
@@ -60,6 +70,7 @@ func newApps(procRoot string, real bool) *apps {
 		real:     real,
 		names:    make(map[int32]string),
 		cache:    make(map[int32]ancestor),
+		busyCPU:  coord.DefaultConfig().HogKeepCPUPercent,
 	}
 }
 
@@ -181,6 +192,21 @@ func (a *apps) processes(s *gamesav1.Sample, regs []coord.Registration, now time
 	for _, r := range regs {
 		add(r.PID)
 	}
+	for _, pid := range a.moved {
+		if listed[pid] {
+			continue
+		}
+		info, err := procfs.ReadProcess(a.procRoot, pid)
+		if err != nil || info.Process.KernelTask {
+			continue
+		}
+		cp := coordProcess(info)
+		if st := info.Process.State; st == "R" || st == "D" {
+			cp.CPUPercent = a.busyCPU // runnable: it wants the CPU it does not get
+		}
+		listed[pid] = true
+		a.buf = append(a.buf, cp)
+	}
 	for i := 0; i < len(a.buf); i++ { // a.buf grows as parents are added
 		add(a.buf[i].PPID)
 	}
@@ -199,13 +225,33 @@ func (a *apps) read(pid int32, now time.Time) (coord.Process, bool) {
 		delete(a.cache, pid)
 		return coord.Process{}, false
 	}
+	cp := coordProcess(info)
+	a.cache[pid] = ancestor{proc: cp, start: info.Start, read: now}
+	return cp, true
+}
+
+// coordProcess is a process read from /proc as the coordinator sees it,
+// with no CPU use (one read has no interval).
+func coordProcess(info procfs.ProcessInfo) coord.Process {
 	p := info.Process
-	cp := coord.Process{
+	return coord.Process{
 		PID: p.PID, PPID: p.PPID, Name: p.Name, Cmdline: p.Cmdline, Exe: info.Exe, Cgroup: info.Cgroup,
 		UID: p.UID, RSSBytes: p.RSSBytes, Nice: p.Nice,
 	}
-	a.cache[pid] = ancestor{proc: cp, start: info.Start, read: now}
-	return cp, true
+}
+
+// remember notes the processes plan puts in the background group, for
+// the next tick's processes.
+func (a *apps) remember(plan *gamesav1.Plan) {
+	a.moved = a.moved[:0]
+	for _, act := range plan.GetActions() {
+		if act.GetKnob() != coord.KnobCgroupMember || act.GetValue() != coord.GroupBackground {
+			continue
+		}
+		if pid, err := strconv.ParseInt(strings.TrimPrefix(act.GetTarget(), "pid:"), 10, 32); err == nil {
+			a.moved = append(a.moved, int32(pid))
+		}
+	}
 }
 
 // evict drops cache entries not refreshed for a while, so exited parents

@@ -1,7 +1,12 @@
 package node
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/krystalstack/gamesa/optimizer/coord"
 	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
@@ -46,5 +51,52 @@ func TestWorkloadFallbackNamesTheDominantUnknownApp(t *testing.T) {
 	}
 	if got := classOf("idle", 0.99); got[100] != coord.ClassUnknown {
 		t.Errorf("idle machine: pid 100 is %s; want unknown", got[100])
+	}
+}
+
+// A process the last plan moved to the background that falls out of the
+// sample's busiest list (starved there) is still planned for while it is
+// runnable, and let go once it sleeps.
+func TestMovedProcessStaysInView(t *testing.T) {
+	root := t.TempDir()
+	writeStat := func(pid int, state string) {
+		t.Helper()
+		dir := filepath.Join(root, strconv.Itoa(pid))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		stat := fmt.Sprintf("%d (hog) %s 1 %d %d 0 -1 4194560 1 0 0 0 500 5 0 0 30 10 1 0 7777 1000 250 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n", pid, state, pid, pid)
+		for name, body := range map[string]string{"stat": stat, "cmdline": "./hog\x00", "status": "Uid:\t1000\t1000\t1000\t1000\n"} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	writeStat(300, "R")
+	a := newApps(root, true)
+	a.remember(&gamesav1.Plan{Actions: []*gamesav1.Action{
+		{Knob: coord.KnobCgroupMember, Target: "pid:300", Value: coord.GroupBackground},
+		{Knob: coord.KnobCgroupMember, Target: "pid:400", Value: coord.GroupForeground},
+	}})
+	sample := &gamesav1.Sample{Processes: &gamesav1.Processes{}}
+	find := func() (coord.Process, bool) {
+		for _, p := range a.processes(sample, nil, time.Now()) {
+			if p.PID == 300 {
+				return p, true
+			}
+		}
+		return coord.Process{}, false
+	}
+	p, ok := find()
+	if !ok || p.CPUPercent != coord.DefaultConfig().HogKeepCPUPercent || p.Name != "hog" || p.UID != 1000 {
+		t.Fatalf("runnable moved process = %+v, %v; want it listed as busy enough to stay moved", p, ok)
+	}
+	writeStat(300, "S")
+	if p, ok := find(); !ok || p.CPUPercent != 0 {
+		t.Errorf("sleeping moved process = %+v, %v; want it listed idle", p, ok)
+	}
+	a.remember(&gamesav1.Plan{})
+	if _, ok := find(); ok {
+		t.Error("a process no plan moved is still read")
 	}
 }
