@@ -50,6 +50,8 @@ type appBuilder struct {
 	procs []Process
 	apps  []App // the result, sorted by root pid; the caller's to keep
 	regs  map[int32]Registration
+	// niceBefore is Input.NiceBefore, sorted.
+	niceBefore []PIDNice
 }
 
 // Classify groups procs into apps and classifies them; regs (from
@@ -66,13 +68,17 @@ type appBuilder struct {
 func (c *Coordinator) Classify(procs []Process, regs []Registration) []App {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.group(procs, regs).apps
+	apps := c.group(procs, regs, nil).apps
+	c.scratch.builder = appBuilder{}
+	return apps
 }
 
-// group classifies and groups procs. The caller holds c.mu.
-func (c *Coordinator) group(procs []Process, regs []Registration) *appBuilder {
+// group classifies and groups procs. The caller holds c.mu, and resets
+// s.builder once done with it.
+func (c *Coordinator) group(procs []Process, regs []Registration, niceBefore []PIDNice) *appBuilder {
 	s := &c.scratch
-	b := &appBuilder{c: c, s: s, procs: procs}
+	b := &s.builder
+	*b = appBuilder{c: c, s: s, procs: procs, niceBefore: niceBefore}
 	s.index(procs)
 	if len(regs) > 0 {
 		b.regs = make(map[int32]Registration, len(regs))
@@ -104,8 +110,10 @@ func (c *Coordinator) group(procs []Process, regs []Registration) *appBuilder {
 	}
 	s.apps = s.apps[:0]
 	s.rootPos = s.rootPos[:0]
-	for i := range procs {
-		b.resolve(int32(i))
+	// In pid order, parents (mostly older, lower pids) come first: the
+	// apps are then made in root-pid order, as finish sorts them.
+	for _, i := range s.sortByPID(procs) {
+		b.resolve(i)
 	}
 	b.finish()
 	return b
@@ -180,6 +188,17 @@ func (b *appBuilder) newApp(k int32, class Class, rule string, r *Registration) 
 	return int32(len(s.apps) - 1)
 }
 
+// rootsSorted reports whether apps are in root-pid order, as they are made
+// on most ticks (see group), without copying an App per comparison.
+func rootsSorted(apps []App) bool {
+	for i := 1; i < len(apps); i++ {
+		if apps[i].Root < apps[i-1].Root {
+			return false
+		}
+	}
+	return true
+}
+
 // finish copies the apps, sorted by root pid, into b.apps (renumbering
 // s.app), fills their members and sums, and asks the fallback about the
 // unknown ones. Only b.apps and its PIDs are new memory: the caller keeps
@@ -191,7 +210,7 @@ func (b *appBuilder) finish() {
 	for i := range s.order {
 		s.order[i] = int32(i)
 	}
-	if !slices.IsSortedFunc(s.apps, func(x, y App) int { return cmp.Compare(x.Root, y.Root) }) {
+	if !rootsSorted(s.apps) {
 		slices.SortFunc(s.order, func(x, y int32) int { return cmp.Compare(s.apps[x].Root, s.apps[y].Root) })
 	}
 	s.rank = grow(s.rank, na)
@@ -252,7 +271,9 @@ func (b *appBuilder) finish() {
 		}
 		members := make([]Process, 0, len(a.PIDs))
 		for _, pid := range a.PIDs {
-			members = append(members, b.procs[s.lookup(pid)])
+			pr := b.procs[s.lookup(pid)]
+			pr.Nice = niceOf(&pr, b.niceBefore)
+			members = append(members, pr)
 		}
 		if cl, ok := fb.ClassifyApp(a, members); ok && cl.Valid() && cl != ClassUnknown {
 			a.Class, a.Rule = cl, "workload classifier"

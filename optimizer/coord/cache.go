@@ -1,5 +1,11 @@
 package coord
 
+import (
+	"cmp"
+	"slices"
+	"strconv"
+)
+
 // pidEntry is what a Coordinator remembers about one pid between ticks:
 // where the pid sits in this tick's process list, and the rule match of
 // the last tick, kept with the inputs it was made from. A match is a pure
@@ -12,6 +18,9 @@ type pidEntry struct {
 	// gen is the tick that last listed the pid; pos its position then.
 	gen uint64
 	pos int32
+	pid int32
+	// target is "pid:N", made the first time a plan names the process.
+	target string
 	// ppid and pent remember the parent's entry, which saves a lookup
 	// while the parent stays: pent is trusted only if listed this tick
 	// (an evicted entry is never listed again, its pid gets a new one).
@@ -57,7 +66,9 @@ func (e *pidEntry) store(name, parent, cmd, exe, cgroup string, class Class, rul
 
 // scratch is a Coordinator's per-tick working memory, kept between ticks
 // so that a steady process list costs no allocation but the Decision's
-// own. Nothing in it is ever handed to the caller.
+// own. Nothing in it that it writes again is handed to the caller: the
+// Decision made here is copied out, and the memos' texts and reasons
+// slices, which a Decision shares, never change once made.
 type scratch struct {
 	tick uint64
 	// pids is the match cache and this tick's pid → position index in
@@ -75,10 +86,22 @@ type scratch struct {
 	order   []int32
 	rank    []int32
 	chain   []int32
+	// byPID is this tick's positions in pid order (see sortByPID),
+	// which group fills and emit reads.
+	byPID []int32
+	// The tick's grouping, Decision and hogs (Decision.Hogs), until they
+	// are handed out.
+	builder  appBuilder
+	decision Decision
+	hogs     []int32
 	// The planner's.
-	roles   []role
-	members []member
-	targets []byte
+	roles           []role
+	settings        []Setting
+	voice, streamer []int
+	parts           []string
+	texts           texts
+	cpuLists        cpuLists
+	split           splitMemo
 }
 
 // evictSlack bounds the cache at twice the process list plus this many
@@ -104,16 +127,24 @@ func (s *scratch) index(procs []Process) {
 		s.pids = make(map[int32]*pidEntry, len(procs))
 	}
 	s.tick++
-	n := len(procs)
+	n, last := len(procs), s.ent
 	s.ent = grow(s.ent, n)
 	s.parent = grow(s.parent, n)
 	s.app = grow(s.app, n)
 	for i := range procs {
 		pid := procs[i].PID
-		e := s.pids[pid]
-		if e == nil {
-			e = &pidEntry{}
-			s.pids[pid] = e
+		// The entry at this position last tick, while the list stays as
+		// it was, spares the lookup. It is still in the map: eviction
+		// keeps every entry a tick listed.
+		var e *pidEntry
+		if i < len(last) {
+			e = last[i]
+		}
+		if e == nil || e.pid != pid {
+			if e = s.pids[pid]; e == nil {
+				e = &pidEntry{pid: pid}
+				s.pids[pid] = e
+			}
 		}
 		s.ent[i] = e
 		if e.gen == s.tick {
@@ -147,6 +178,32 @@ func (s *scratch) index(procs []Process) {
 			}
 		}
 	}
+}
+
+// sortByPID returns this tick's positions in pid order. The last tick's
+// order is kept while it still sorts the list, as it does while the list
+// stays the same: a steady tick sorts nothing.
+func (s *scratch) sortByPID(procs []Process) []int32 {
+	o := s.byPID
+	if len(o) == len(procs) && slices.IsSortedFunc(o, func(a, b int32) int { return cmp.Compare(procs[a].PID, procs[b].PID) }) {
+		return o // a permutation of the positions, and in order
+	}
+	o = grow(o, len(procs))
+	for i := range o {
+		o[i] = int32(i)
+	}
+	slices.SortFunc(o, func(a, b int32) int { return cmp.Compare(procs[a].PID, procs[b].PID) })
+	s.byPID = o
+	return o
+}
+
+// targetOf returns "pid:N" for the process at position i.
+func (s *scratch) targetOf(i int32) string {
+	e := s.ent[i]
+	if e.target == "" {
+		e.target = "pid:" + strconv.FormatInt(int64(e.pid), 10)
+	}
+	return e.target
 }
 
 // lookup returns the position of pid in this tick's list, or -1.

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 
 	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
@@ -41,8 +39,9 @@ const (
 // Coordinator classifies processes and plans for the apps it finds. Its
 // configuration, rules and fallback are fixed; between calls it keeps
 // each listed pid's rule match (with the inputs it came from, so a
-// changed process is matched again) and its working buffers, which is
-// what lets a tick over an unchanged process list skip the rule tests.
+// changed process is matched again), memos of its texts and core split,
+// and its working buffers, which is what lets a tick over an unchanged
+// process list skip the rule tests and format nothing.
 // That state never shows in a result: the same input always gives the
 // same Decision, whatever came before. A mutex guards it, so a
 // Coordinator is safe for concurrent use if the Fallback is, but Plan
@@ -87,6 +86,28 @@ type Input struct {
 	// HogCPUPercent it took to become one (once moved, it gets less CPU).
 	// Sorted; nil for none.
 	PrevHogs []int32
+	// NiceBefore are nice values from before the caller changed them,
+	// sorted by pid: the plan reads a listed process's nice value here
+	// rather than in Processes, so that a boost in force still reads as
+	// one to make. Nil for none.
+	NiceBefore []PIDNice
+}
+
+// PIDNice is one process's nice value, for Input.NiceBefore.
+type PIDNice struct {
+	PID, Nice int32
+}
+
+// niceOf returns pr's nice value, from before (sorted by pid) if it is
+// there.
+func niceOf(pr *Process, before []PIDNice) int32 {
+	if len(before) == 0 {
+		return pr.Nice
+	}
+	if i, ok := slices.BinarySearchFunc(before, pr.PID, func(x PIDNice, pid int32) int { return cmp.Compare(x.PID, pid) }); ok {
+		return before[i].Nice
+	}
+	return pr.Nice
 }
 
 // Decision is the coordinator's output for one tick.
@@ -134,18 +155,12 @@ type role struct {
 	nice   int
 	hasNi  bool
 	ioprio string
-	why    string
+	why    *text
 	// Filled by emit, once per app rather than once per process, and
 	// only for an app that gets an action.
 	used               bool
 	cpuList, niceValue string
 	reasons            []string
-}
-
-// member is one planned process: its pid, app and position in the
-// tick's process list, and the end of its target in emit's buffer.
-type member struct {
-	pid, app, pos, end int32
 }
 
 type planner struct {
@@ -169,22 +184,67 @@ type planner struct {
 // fullscreen or focus hint is used: the agent has no display connection,
 // and a compositor would have to tell it.
 func (c *Coordinator) Plan(in Input) Decision {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := &c.scratch
+	d, settings := c.plan(in, s.settings[:0])
+	s.settings = settings
+	acts := make([]*gamesav1.Action, len(settings))
+	slab := make([]gamesav1.Action, len(settings))
+	for i, st := range settings {
+		a := &slab[i]
+		a.Knob, a.Target, a.Value, a.Reasons = st.Knob, st.Target, st.Value, st.Reasons
+		acts[i] = a
+	}
+	clear(settings) // the scratch keeps none of the caller's strings
+	d.Actions = acts
+	return d
+}
+
+// Setting is one desired setting, as an Action carries it.
+type Setting struct {
+	Knob, Target, Value string
+	// Reasons are shared between settings and between ticks, as an
+	// Action's are: read-only.
+	Reasons []string
+}
+
+// PlanSettings is Plan for a caller that consumes the settings rather
+// than keeps the Actions (the policy pipeline, once a tick): it appends
+// them to buf, in the order of Decision.Actions, and leaves
+// Decision.Actions nil. Reusing buf from tick to tick, a steady machine's
+// plan allocates only the Decision's Apps and CPU lists. The settings'
+// strings and reasons may be kept.
+func (c *Coordinator) PlanSettings(in Input, buf []Setting) (Decision, []Setting) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.plan(in, buf)
+}
+
+// plan is Plan with the settings appended to out. The caller holds c.mu.
+func (c *Coordinator) plan(in Input, out []Setting) (Decision, []Setting) {
 	regs := in.Registrations
 	if len(regs) > 1 {
 		regs = slices.Clone(regs)
 		sortRegistrations(regs)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b := c.group(in.Processes, regs)
-	d := Decision{Scenario: ScenarioNone, Apps: b.apps, Foreground: -1}
+	before := in.NiceBefore
+	if !slices.IsSortedFunc(before, func(x, y PIDNice) int { return cmp.Compare(x.PID, y.PID) }) {
+		before = slices.SortedFunc(slices.Values(before), func(x, y PIDNice) int { return cmp.Compare(x.PID, y.PID) })
+	}
+	b := c.group(in.Processes, regs, before)
 	s := &c.scratch
+	s.texts.next()
 	s.roles = grow(s.roles, len(b.apps))
 	clear(s.roles)
-	p := &planner{c: c, b: b, d: &d, roles: s.roles, prevHogs: in.PrevHogs}
+	// The Decision is made in the scratch, and copied out: planning
+	// through a pointer to a local one would move it to the heap.
+	s.decision = Decision{Scenario: ScenarioNone, Apps: b.apps, Foreground: -1}
+	s.hogs = s.hogs[:0]
+	p := &planner{c: c, b: b, d: &s.decision, roles: s.roles, prevHogs: in.PrevHogs}
 	p.pickForeground(regs)
 
-	fg := d.ForegroundApp()
+	fg := p.d.ForegroundApp()
 	switch {
 	case fg != nil && fg.Class == ClassGame:
 		p.game(in.Topology)
@@ -196,8 +256,13 @@ func (c *Coordinator) Plan(in Input) Decision {
 		p.foreground()
 	}
 	p.background()
-	p.emit()
-	return d
+	out = p.emit(out)
+	d := s.decision
+	if len(s.hogs) > 0 {
+		d.Hogs = slices.Clone(s.hogs)
+	}
+	s.decision, s.builder = Decision{}, appBuilder{}
+	return d, out
 }
 
 func (p *planner) pickForeground(regs []Registration) {
@@ -206,7 +271,7 @@ func (p *planner) pickForeground(regs []Registration) {
 		for i := range d.Apps {
 			if a := &d.Apps[i]; a.Registered && a.Root == r.PID {
 				d.Foreground = i
-				d.ForegroundBy = fmt.Sprintf("registered, priority %d", r.Priority)
+				d.ForegroundBy = p.sprintf("registered, priority %d", integer(int(r.Priority)))
 				return
 			}
 		}
@@ -227,11 +292,29 @@ func (p *planner) pickForeground(regs []Registration) {
 }
 
 func (p *planner) has(c Class) bool {
-	return slices.ContainsFunc(p.d.Apps, func(a App) bool { return a.Class == c })
+	for i := range p.d.Apps {
+		if p.d.Apps[i].Class == c {
+			return true
+		}
+	}
+	return false
 }
 
-func (p *planner) note(format string, args ...any) {
-	p.d.Notes = append(p.d.Notes, fmt.Sprintf(format, args...))
+// text returns fmt.Sprintf(format, args...), memoized: see texts.
+func (p *planner) text(format string, args ...arg) *text {
+	return p.c.scratch.texts.get(format, args...)
+}
+
+// sprintf is text's string.
+func (p *planner) sprintf(format string, args ...arg) string {
+	return p.text(format, args...).s
+}
+
+// cpuList is FormatCPUList, memoized.
+func (p *planner) cpuList(cpus []int) string { return p.c.scratch.cpuLists.format(cpus) }
+
+func (p *planner) note(format string, args ...arg) {
+	p.d.Notes = append(p.d.Notes, p.sprintf(format, args...))
 }
 
 // isHog reports whether app i is a busy app to move out of the
@@ -250,33 +333,39 @@ func (p *planner) isHog(i int) bool {
 	if a.CPUPercent >= cfg.HogCPUPercent {
 		return true
 	}
+	if !(a.CPUPercent >= cfg.HogKeepCPUPercent) {
+		return false // quiet (or not a number), whatever it was: spare the search
+	}
 	// Moved out of the way, a hog uses less: it stays a hog until it
 	// really quietens, or it would bounce between the groups.
 	_, was := slices.BinarySearch(p.prevHogs, a.Root)
-	return was && a.CPUPercent >= cfg.HogKeepCPUPercent
+	return was
 }
 
 // hog gives app i the background role of a hog and records it in
 // Decision.Hogs.
 func (p *planner) hog(i int, r role) {
 	p.roles[i] = r
-	p.d.Hogs = append(p.d.Hogs, p.d.Apps[i].Root)
+	s := &p.c.scratch
+	s.hogs = append(s.hogs, p.d.Apps[i].Root)
 }
 
 func (p *planner) game(t Topology) {
 	cfg := &p.c.cfg
+	s := &p.c.scratch
 	d := p.d
 	fg := d.Foreground
-	var voice, streamer []int
-	for i, a := range d.Apps {
-		switch {
+	voice, streamer := s.voice[:0], s.streamer[:0]
+	for i := range d.Apps {
+		switch c := d.Apps[i].Class; {
 		case i == fg:
-		case a.Class == ClassVoiceChat:
+		case c == ClassVoiceChat:
 			voice = append(voice, i)
-		case a.Class == ClassStreamer:
+		case c == ClassStreamer:
 			streamer = append(streamer, i)
 		}
 	}
+	s.voice, s.streamer = voice, streamer
 	d.Scenario = ScenarioGame
 	share := cfg.GameCoreShare
 	switch {
@@ -288,25 +377,25 @@ func (p *planner) game(t Topology) {
 		d.Scenario = ScenarioGameVoice
 	}
 	game := &d.Apps[fg]
-	sp, ok := splitCores(t, share)
+	sp, ok := s.split.get(t, share)
 	var hogCPUs, rest []int
-	var summary []string
+	summary := s.parts[:0]
 	if ok {
-		d.FirstCPUs, d.RestCPUs = sp.first, sp.rest
+		d.FirstCPUs, d.RestCPUs = cloneSplit(sp)
 		rest = sp.rest
 		hogCPUs = rest
-		summary = append(summary, fmt.Sprintf("%s gets CPUs %s (%s)", game.Name, FormatCPUList(sp.first), sp.why))
+		summary = append(summary, p.sprintf("%s gets CPUs %s (%s)", str(game.Name), str(p.cpuList(sp.first)), str(sp.why)))
 		// Reservations come off the top of the rest; the hogs keep at
 		// least one CPU, for background work must still progress.
 		reserve := func(who string, n int) {
 			n = min(n, len(hogCPUs)-1)
 			if n <= 0 {
-				p.note("%s: no CPU to reserve beside %s for the others; its priority keeps it ahead of them", who, FormatCPUList(hogCPUs))
+				p.note("%s: no CPU to reserve beside %s for the others; its priority keeps it ahead of them", str(who), str(p.cpuList(hogCPUs)))
 				return
 			}
 			got := hogCPUs[len(hogCPUs)-n:]
 			hogCPUs = hogCPUs[:len(hogCPUs)-n]
-			summary = append(summary, fmt.Sprintf("%s keeps CPUs %s", who, FormatCPUList(got)))
+			summary = append(summary, p.sprintf("%s keeps CPUs %s", str(who), str(p.cpuList(got))))
 		}
 		if len(streamer) > 0 {
 			var cpu float64
@@ -319,36 +408,58 @@ func (p *planner) game(t Topology) {
 			reserve(p.names(voice), cfg.VoiceReserveCPUs)
 		}
 		if len(hogCPUs) > 0 {
-			summary = append(summary, fmt.Sprintf("the rest run on CPUs %s", FormatCPUList(hogCPUs)))
+			summary = append(summary, p.sprintf("the rest run on CPUs %s", str(p.cpuList(hogCPUs))))
 		}
 	} else {
 		if len(t.CPUs) == 0 {
 			p.note("no CPU topology: no core split, priorities only")
 		} else {
-			p.note("%d physical core(s): no core split, priorities only", len(t.Cores()))
+			p.note("%d physical core(s): no core split, priorities only", integer(s.split.cores))
 		}
-		summary = append(summary, fmt.Sprintf("%s first by priority (no core to spare)", game.Name))
+		summary = append(summary, p.sprintf("%s first by priority (no core to spare)", str(game.Name)))
 	}
-	p.summary = d.Scenario + ": " + strings.Join(summary, ", ")
+	p.summary = p.join(d.Scenario, summary)
+	clear(summary)
+	s.parts = summary[:0]
 
 	p.roles[fg] = role{set: true, group: GroupForeground, cpus: d.FirstCPUs, nice: cfg.GameNice, hasNi: true, ioprio: cfg.GameIOPrio,
-		why: fmt.Sprintf("%s is the foreground game (%s; %s)", game.Name, d.ForegroundBy, ruleOf(game))}
+		why: p.text("%s is the foreground game (%s; %s)", str(game.Name), str(d.ForegroundBy), str(p.ruleOf(game)))}
 	for _, i := range voice {
 		p.roles[i] = role{set: true, cpus: rest, nice: cfg.VoiceNice, hasNi: true, ioprio: cfg.VoiceIOPrio,
-			why: fmt.Sprintf("voice chat %s beside the game: off the game's cores, ahead of the rest (nice %d)", d.Apps[i].Name, cfg.VoiceNice)}
+			why: p.text("voice chat %s beside the game: off the game's cores, ahead of the rest (nice %d)", str(d.Apps[i].Name), integer(cfg.VoiceNice))}
 	}
 	for _, i := range streamer {
 		p.roles[i] = role{set: true, cpus: rest, nice: cfg.StreamerNice, hasNi: true, ioprio: cfg.StreamerIOPrio,
-			why: fmt.Sprintf("encoder %s beside the game: off the game's cores, ahead of the rest (nice %d)", d.Apps[i].Name, cfg.StreamerNice)}
+			why: p.text("encoder %s beside the game: off the game's cores, ahead of the rest (nice %d)", str(d.Apps[i].Name), integer(cfg.StreamerNice))}
 	}
 	for i := range d.Apps {
 		if p.isHog(i) {
 			a := &d.Apps[i]
 			p.hog(i, role{set: true, group: GroupBackground, cpus: hogCPUs, nice: cfg.HogNice, hasNi: true, ioprio: cfg.HogIOPrio,
-				why: fmt.Sprintf("%s %s uses %.0f%% CPU beside the game", a.Class.label(), a.Name, a.CPUPercent)})
+				why: p.text("%s %s uses %.0f%% CPU beside the game", str(a.Class.label()), str(a.Name), float(a.CPUPercent))})
 		}
 	}
 	p.hogCPUs = hogCPUs
+}
+
+// cloneSplit copies a split's CPU lists for a Decision, which the caller
+// keeps, out of the memo, which the next tick reads: one allocation.
+func cloneSplit(sp split) (first, rest []int) {
+	both := append(append(make([]int, 0, len(sp.first)+len(sp.rest)), sp.first...), sp.rest...)
+	return both[:len(sp.first):len(sp.first)], both[len(sp.first):]
+}
+
+// join writes a scenario's summary: "scenario: part, part".
+func (p *planner) join(scenario string, parts []string) string {
+	all := ""
+	for k, part := range parts {
+		if k == 0 {
+			all = part
+		} else {
+			all = p.sprintf("%s, %s", str(all), str(part))
+		}
+	}
+	return p.sprintf("%s: %s", str(scenario), str(all))
 }
 
 func (p *planner) renderCompile(t Topology) {
@@ -368,22 +479,23 @@ func (p *planner) renderCompile(t Topology) {
 	if rCPU+cCPU > 0 {
 		share = min(max(rCPU/(rCPU+cCPU), 0.01), 0.99)
 	}
-	sp, ok := splitCores(t, share)
+	sp, ok := p.c.scratch.split.get(t, share)
 	if !ok {
-		p.note("%d physical core(s): no core split between the renderer and the compiler", len(t.Cores()))
-		p.summary = d.Scenario + ": both share the CPUs (no core to spare)"
+		p.note("%d physical core(s): no core split between the renderer and the compiler", integer(p.c.scratch.split.cores))
+		p.summary = p.sprintf("%s: both share the CPUs (no core to spare)", str(d.Scenario))
 		return
 	}
-	d.FirstCPUs, d.RestCPUs = sp.first, sp.rest
-	p.summary = fmt.Sprintf("%s: %s gets CPUs %s (%s; %.0f%% of the demand), %s gets CPUs %s, so neither evicts the other's cache",
-		d.Scenario, p.names(r), FormatCPUList(sp.first), sp.why, 100*share, p.names(c), FormatCPUList(sp.rest))
+	d.FirstCPUs, d.RestCPUs = cloneSplit(sp)
+	renderer := p.sprintf("%s gets CPUs %s (%s; %.0f%% of the demand)", str(p.names(r)), str(p.cpuList(sp.first)), str(sp.why), float(100*share))
+	compiler := p.sprintf("%s gets CPUs %s", str(p.names(c)), str(p.cpuList(sp.rest)))
+	p.summary = p.sprintf("%s: %s, %s, so neither evicts the other's cache", str(d.Scenario), str(renderer), str(compiler))
 	for _, i := range r {
-		p.roles[i] = role{set: true, cpus: sp.first, why: fmt.Sprintf("renderer %s (%s)", d.Apps[i].Name, ruleOf(&d.Apps[i]))}
+		p.roles[i] = role{set: true, cpus: sp.first, why: p.text("renderer %s (%s)", str(d.Apps[i].Name), str(p.ruleOf(&d.Apps[i])))}
 	}
 	// Children inherit affinity at fork: setting it on the build driver
 	// covers the compiler processes it starts after this tick.
 	for _, i := range c {
-		p.roles[i] = role{set: true, cpus: sp.rest, why: fmt.Sprintf("compiler %s (%s)", d.Apps[i].Name, ruleOf(&d.Apps[i]))}
+		p.roles[i] = role{set: true, cpus: sp.rest, why: p.text("compiler %s (%s)", str(d.Apps[i].Name), str(p.ruleOf(&d.Apps[i])))}
 	}
 	p.foregroundBoost()
 }
@@ -397,7 +509,7 @@ func (p *planner) foregroundBoost() {
 	}
 	r := &p.roles[fg]
 	r.set, r.group, r.nice, r.hasNi, r.ioprio = true, GroupForeground, p.c.cfg.ForegroundNice, true, p.c.cfg.ForegroundIOPrio
-	r.why = fmt.Sprintf("%s is the foreground (%s)", p.d.Apps[fg].Name, p.d.ForegroundBy)
+	r.why = p.text("%s is the foreground (%s)", str(p.d.Apps[fg].Name), str(p.d.ForegroundBy))
 }
 
 func (p *planner) browserIDE() {
@@ -413,11 +525,11 @@ func (p *planner) browserIDE() {
 			browsers = append(browsers, i)
 		}
 	}
-	p.summary = fmt.Sprintf("%s: %s keeps the keyboard responsive (nice %d, cgroup weight %d); %s keeps its default share; priorities only, no core split",
-		d.Scenario, p.names(ides), cfg.ForegroundNice, cfg.ForegroundWeight, p.names(browsers))
+	p.summary = p.sprintf("%s: %s keeps the keyboard responsive (nice %d, cgroup weight %d); %s keeps its default share; priorities only, no core split",
+		str(d.Scenario), str(p.names(ides)), integer(cfg.ForegroundNice), integer(cfg.ForegroundWeight), str(p.names(browsers)))
 	for _, i := range ides {
 		p.roles[i] = role{set: true, group: GroupForeground, nice: cfg.ForegroundNice, hasNi: true, ioprio: cfg.ForegroundIOPrio,
-			why: fmt.Sprintf("IDE %s (%s)", d.Apps[i].Name, ruleOf(&d.Apps[i]))}
+			why: p.text("IDE %s (%s)", str(d.Apps[i].Name), str(p.ruleOf(&d.Apps[i])))}
 	}
 	p.foregroundBoost()
 }
@@ -427,13 +539,13 @@ func (p *planner) foreground() {
 	d := p.d
 	fg := &d.Apps[d.Foreground]
 	d.Scenario = ScenarioForegroundPrefix + fg.Class.String()
-	p.summary = fmt.Sprintf("%s: %s first (nice %d, cgroup weight %d), busy apps behind it; priorities only", d.Scenario, fg.Name, cfg.ForegroundNice, cfg.ForegroundWeight)
+	p.summary = p.sprintf("%s: %s first (nice %d, cgroup weight %d), busy apps behind it; priorities only", str(d.Scenario), str(fg.Name), integer(cfg.ForegroundNice), integer(cfg.ForegroundWeight))
 	p.foregroundBoost()
 	for i := range d.Apps {
 		if p.isHog(i) {
 			a := &d.Apps[i]
 			p.hog(i, role{set: true, group: GroupBackground, nice: cfg.HogNice, hasNi: true, ioprio: cfg.HogIOPrio,
-				why: fmt.Sprintf("%s %s uses %.0f%% CPU beside the foreground", a.Class.label(), a.Name, a.CPUPercent)})
+				why: p.text("%s %s uses %.0f%% CPU beside the foreground", str(a.Class.label()), str(a.Name), float(a.CPUPercent))})
 		}
 	}
 }
@@ -448,43 +560,45 @@ func (p *planner) background() {
 			continue
 		}
 		p.roles[i] = role{set: true, group: GroupBackground, cpus: p.hogCPUs, nice: cfg.BackgroundNice, hasNi: true, ioprio: cfg.BackgroundIOPrio,
-			why: fmt.Sprintf("background service %s (%s)", a.Name, ruleOf(a))}
+			why: p.text("background service %s (%s)", str(a.Name), str(p.ruleOf(a)))}
 	}
 }
 
+// names lists the apps' names, comma-separated.
 func (p *planner) names(idx []int) string {
-	var b strings.Builder
+	all := ""
 	for k, i := range idx {
-		if k > 0 {
-			b.WriteString(", ")
+		if k == 0 {
+			all = p.d.Apps[i].Name
+		} else {
+			all = p.sprintf("%s, %s", str(all), str(p.d.Apps[i].Name))
 		}
-		b.WriteString(p.d.Apps[i].Name)
 	}
-	return b.String()
+	return all
 }
 
-func ruleOf(a *App) string {
+// ruleOf says how an app's class was found, for its reasons.
+func (p *planner) ruleOf(a *App) string {
 	if a.Rule == "" {
 		return "unclassified"
 	}
 	if a.Rule == "registered" || a.Rule == "workload classifier" {
 		return a.Rule
 	}
-	return "rule " + strconv.Quote(a.Rule)
+	return p.sprintf("rule %q", str(a.Rule))
 }
 
-// emit turns the roles into actions: group settings, then per process in
-// pid order. It counts the actions first, so that the actions, their
-// targets and their reasons each take one allocation, and formats each
-// app's values once.
-func (p *planner) emit() {
+// emit appends the roles' settings to out: group settings, then per
+// process in pid order. Each app's values and reasons are made once, and
+// kept from tick to tick while they do not change.
+func (p *planner) emit(out []Setting) []Setting {
 	cfg := &p.c.cfg
 	d := p.d
 	s := &p.c.scratch
 	procs := p.b.procs
 	summary := p.summary
 	if summary == "" {
-		summary = d.Scenario + ": background services behind everything else"
+		summary = p.sprintf("%s: background services behind everything else", str(d.Scenario))
 	}
 	var fgUsed, bgUsed bool
 	for i := range d.Apps {
@@ -492,124 +606,62 @@ func (p *planner) emit() {
 		fgUsed = fgUsed || (r.set && r.group == GroupForeground)
 		bgUsed = bgUsed || (r.set && r.group == GroupBackground)
 	}
-	// Members in pid order, each with its count of actions; the targets
-	// ("pid:N") go into one buffer, one string for them all.
-	members := s.members[:0]
-	for i, a := range s.app {
-		if a >= 0 && p.roles[a].set && plannable(&procs[i]) {
-			members = append(members, member{pid: procs[i].PID, app: a, pos: int32(i)})
-		}
+	group := func(knob, target, value, why string) {
+		out = append(out, Setting{Knob: knob, Target: target, Value: value, Reasons: p.text(why).reasonsWith(summary)})
 	}
-	if !slices.IsSortedFunc(members, func(a, b member) int { return cmp.Compare(a.pid, b.pid) }) {
-		slices.SortFunc(members, func(a, b member) int { return cmp.Compare(a.pid, b.pid) })
-	}
-	n, nReasons := 0, 0
 	if fgUsed {
-		n++
+		group(KnobCgroupWeight, GroupForeground, p.sprintf("%d", integer(cfg.ForegroundWeight)), "the foreground group's CPU weight")
 		if d.Scenario != ScenarioRenderCompile && len(d.FirstCPUs) > 0 {
-			n++
+			group(KnobCgroupCPUSet, GroupForeground, p.cpuList(d.FirstCPUs), "the foreground's cores")
 		}
 	}
 	if bgUsed {
-		n++
+		group(KnobCgroupWeight, GroupBackground, p.sprintf("%d", integer(cfg.BackgroundWeight)), "the background group's CPU weight")
 		if len(p.hogCPUs) > 0 {
-			n++
+			group(KnobCgroupCPUSet, GroupBackground, p.cpuList(p.hogCPUs), "the background's cores")
 		}
 	}
-	nReasons = 2 * n
-	targets := s.targets[:0]
-	for k := range members {
-		m := &members[k]
-		r := &p.roles[m.app]
-		c := p.actionCount(r, &procs[m.pos])
-		if c > 0 && !r.used {
-			r.used = true
-			nReasons += 2
-		}
-		n += c
-		if c > 0 {
-			targets = append(targets, "pid:"...)
-			targets = strconv.AppendInt(targets, int64(m.pid), 10)
-		}
-		m.end = int32(len(targets))
-	}
-	s.members, s.targets = members, targets
-	allTargets := string(targets)
-
-	acts := make([]*gamesav1.Action, 0, n)
-	slab := make([]gamesav1.Action, n)
-	reasons := make([]string, 0, nReasons)
-	why := func(w string) []string {
-		reasons = append(reasons, summary, w)
-		return reasons[len(reasons)-2 : len(reasons) : len(reasons)]
-	}
-	add := func(knob, target, value string, rs []string) {
-		a := &slab[len(acts)]
-		a.Knob, a.Target, a.Value, a.Reasons = knob, target, value, rs
-		acts = append(acts, a)
-	}
-	if fgUsed {
-		add(KnobCgroupWeight, GroupForeground, strconv.Itoa(cfg.ForegroundWeight), why("the foreground group's CPU weight"))
-		if d.Scenario != ScenarioRenderCompile && len(d.FirstCPUs) > 0 {
-			add(KnobCgroupCPUSet, GroupForeground, FormatCPUList(d.FirstCPUs), why("the foreground's cores"))
-		}
-	}
-	if bgUsed {
-		add(KnobCgroupWeight, GroupBackground, strconv.Itoa(cfg.BackgroundWeight), why("the background group's CPU weight"))
-		if len(p.hogCPUs) > 0 {
-			add(KnobCgroupCPUSet, GroupBackground, FormatCPUList(p.hogCPUs), why("the background's cores"))
-		}
-	}
-	start := int32(0)
-	for _, m := range members {
-		r := &p.roles[m.app]
-		pr := &procs[m.pos]
-		target := allTargets[start:m.end]
-		start = m.end
-		if target == "" {
+	before := p.b.niceBefore // sorted by pid, as s.byPID: read in step
+	for _, i := range s.byPID {
+		a, pr := s.app[i], &procs[i]
+		if a < 0 || !p.roles[a].set || !plannable(pr) {
 			continue
 		}
-		if r.reasons == nil {
-			r.reasons = why(r.why)
-			if len(r.cpus) > 0 {
-				r.cpuList = FormatCPUList(r.cpus)
-			}
+		r := &p.roles[a]
+		cur := pr.Nice
+		for len(before) > 0 && before[0].PID < pr.PID {
+			before = before[1:]
+		}
+		if len(before) > 0 && before[0].PID == pr.PID {
+			cur = before[0].Nice
+		}
+		nice := r.hasNi && niceWanted(int(cur), r.nice)
+		if r.group == "" && len(r.cpus) == 0 && !nice && r.ioprio == "" {
+			continue
+		}
+		if !r.used {
+			r.used = true
+			r.reasons = r.why.reasonsWith(summary)
+			r.cpuList = p.cpuList(r.cpus)
 			if r.hasNi {
-				r.niceValue = strconv.Itoa(max(r.nice, cfg.MinNice))
+				r.niceValue = p.sprintf("%d", integer(max(r.nice, cfg.MinNice)))
 			}
 		}
+		target := s.targetOf(i)
 		if r.group != "" {
-			add(KnobCgroupMember, target, r.group, r.reasons)
+			out = append(out, Setting{Knob: KnobCgroupMember, Target: target, Value: r.group, Reasons: r.reasons})
 		}
 		if len(r.cpus) > 0 {
-			add(KnobAffinity, target, r.cpuList, r.reasons)
+			out = append(out, Setting{Knob: KnobAffinity, Target: target, Value: r.cpuList, Reasons: r.reasons})
 		}
-		if r.hasNi && niceWanted(int(pr.Nice), r.nice) {
-			add(KnobNice, target, r.niceValue, r.reasons)
+		if nice {
+			out = append(out, Setting{Knob: KnobNice, Target: target, Value: r.niceValue, Reasons: r.reasons})
 		}
 		if r.ioprio != "" {
-			add(KnobIOPrio, target, r.ioprio, r.reasons)
+			out = append(out, Setting{Knob: KnobIOPrio, Target: target, Value: r.ioprio, Reasons: r.reasons})
 		}
 	}
-	d.Actions = acts
-}
-
-// actionCount is how many actions emit gives process pr in role r.
-func (p *planner) actionCount(r *role, pr *Process) int {
-	n := 0
-	if r.group != "" {
-		n++
-	}
-	if len(r.cpus) > 0 {
-		n++
-	}
-	if r.hasNi && niceWanted(int(pr.Nice), r.nice) {
-		n++
-	}
-	if r.ioprio != "" {
-		n++
-	}
-	return n
+	return out
 }
 
 // plannable leaves out pid 1 and kernel threads (children of kthreadd,

@@ -22,21 +22,27 @@
 //     its start time), then Plan with the tick's processes (FromSample,
 //     plus every registered pid and the parents of each listed process
 //     up to its root: grouping follows PPID only through listed
-//     processes), the topology and Registry.Snapshot().
+//     processes), the topology and Registry.Snapshot(). A caller that
+//     changed nice values passes the ones from before in NiceBefore.
 //  4. Hand Decision.Actions to the policy pipeline, which merges them
 //     with the other parts of the plan, applies hysteresis and passes
 //     the plan to the actuators (or records it in observe mode). Show
 //     Decision.Notes to the user where they explain why less was done.
+//     The pipeline itself calls PlanSettings, which gives the same
+//     settings without making an Action of each.
 //
 // Keep one Coordinator for the agent's life: it remembers each pid's rule
 // match between ticks (re-matching a process whose name, parent's name,
-// command line, executable or cgroup changed) and reuses its buffers, so
-// a tick over a steady process list tests no rule. That memory never
+// command line, executable or cgroup changed), the texts of its reasons,
+// the last core split, and reuses its buffers, so a tick over a steady
+// process list tests no rule and formats nothing. That memory never
 // changes a result. A Coordinator is safe for concurrent use as long as
 // the Fallback is (a mutex serializes Plan and Classify; the Fallback
 // must not call back into its Coordinator); a Decision and the apps
-// Classify returns share nothing with it. RuleSet is immutable and safe
-// for concurrent use; Registry is safe for concurrent use.
+// Classify returns share nothing with it that it writes again (reasons
+// are shared from tick to tick, and never changed once made). RuleSet is
+// immutable and safe for concurrent use; Registry is safe for
+// concurrent use.
 //
 // # Classification
 //

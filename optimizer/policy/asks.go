@@ -22,15 +22,15 @@ type ask struct {
 	next    int32 // the next ask for the same key, or -1
 }
 
-// slot gathers the asks for one setting this tick, in the order they
-// came, and after resolve holds the winning value.
+// slot gathers the asks for one setting this tick. The first is held in
+// the slot itself, as most settings get only one; a second moves it to
+// the board's asks, where they are chained in the order they came. After
+// resolve, win is the winner: its value, source and reasons, urgent if
+// any ask was.
 type slot struct {
 	e           *entry
-	first, last int32
-	value       string
-	source      Source
-	reasons     []string
-	urgent      bool
+	win         ask
+	first, last int32 // the chain in board.asks; -1 while win is the only ask
 }
 
 // board collects the tick's asks by setting. Its buffers are reused
@@ -58,15 +58,20 @@ func (p *Pipeline) ask(k Key, a ask) {
 	e := p.entryFor(k)
 	b := &p.board
 	a.next = -1
-	i := int32(len(b.asks))
-	b.asks = append(b.asks, a)
-	if e.tick == p.tick {
-		b.asks[b.slots[e.slot].last].next = i
-		b.slots[e.slot].last = i
+	if e.tick != p.tick {
+		e.tick, e.slot = p.tick, int32(len(b.slots))
+		b.slots = append(b.slots, slot{e: e, win: a, first: -1, last: -1})
 		return
 	}
-	e.tick, e.slot = p.tick, int32(len(b.slots))
-	b.slots = append(b.slots, slot{e: e, first: i, last: i})
+	s := &b.slots[e.slot]
+	if s.first < 0 {
+		s.first, s.last = int32(len(b.asks)), int32(len(b.asks))
+		b.asks = append(b.asks, s.win)
+	}
+	i := int32(len(b.asks))
+	b.asks = append(b.asks, a)
+	b.asks[s.last].next = i
+	s.last = i
 }
 
 // entryFor returns the setting k's entry, making one for a setting seen
@@ -121,6 +126,9 @@ func (p *Pipeline) nextSeq() {
 // Where those reasons read as old, the setting's reasons so far, old is
 // kept: a steady conflict formats nothing.
 func (b *board) resolve(s *slot, d *Decision, old []string) {
+	if s.first < 0 { // one ask: it wins as it is
+		return
+	}
 	w := s.first
 	ceiling := false
 	if isLimit(s.e.key.Knob) {
@@ -136,10 +144,8 @@ func (b *board) resolve(s *slot, d *Decision, old []string) {
 		}
 	}
 	win := &b.asks[w]
-	s.value, s.source, s.reasons, s.urgent = win.value, win.source, win.reasons, urgent
-	if s.first == s.last {
-		return
-	}
+	s.win = *win
+	s.win.urgent = urgent
 	pieces := b.pieces[:0]
 	for _, r := range win.reasons {
 		pieces = append(pieces, piece{text: r})
@@ -159,10 +165,10 @@ func (b *board) resolve(s *slot, d *Decision, old []string) {
 		}
 	}
 	b.pieces = pieces
-	if s.reasons = old; !readsAs(old, pieces, s.e.key.Knob) {
-		s.reasons = make([]string, len(pieces))
+	if s.win.reasons = old; !readsAs(old, pieces, s.e.key.Knob) {
+		s.win.reasons = make([]string, len(pieces))
 		for i, pc := range pieces {
-			s.reasons[i] = pc.String(s.e.key.Knob)
+			s.win.reasons[i] = pc.String(s.e.key.Knob)
 		}
 	}
 }
@@ -272,11 +278,11 @@ func number(s string) (float64, bool) {
 }
 
 // sameValue compares knob values as numbers where both are numbers
-// ("800000" and "800000.0"), else as text.
-func sameValue(a, b string) bool {
-	if a == b {
-		return true
-	}
+// ("800000" and "800000.0"), else as text. The common case, the same
+// text, stays small enough to inline.
+func sameValue(a, b string) bool { return a == b || sameNumber(a, b) }
+
+func sameNumber(a, b string) bool {
 	x, okA := number(a)
 	y, okB := number(b)
 	return okA && okB && x == y
@@ -285,16 +291,22 @@ func sameValue(a, b string) bool {
 // askCoordinator files the coordinator's settings. Those for a
 // registered app's processes, and for the foreground group of a
 // registered foreground, are urgent: a registration acts at once.
-func (p *Pipeline) askCoordinator(cd *coord.Decision) {
-	for _, a := range cd.Actions {
-		p.ask(Key{a.GetKnob(), a.GetTarget()}, ask{value: a.GetValue(), source: SourceCoordinator,
-			reasons: a.GetReasons(), urgent: p.registeredTarget(a.GetTarget())})
+func (p *Pipeline) askCoordinator(settings []coord.Setting) {
+	for i := range settings {
+		st := &settings[i]
+		p.ask(Key{st.Knob, st.Target}, ask{value: st.Value, source: SourceCoordinator,
+			reasons: st.Reasons, urgent: p.registeredTarget(st.Target)})
 	}
 }
 
 // registeredTarget reports whether target is a registered app's process
 // or the group of a registered foreground.
 func (p *Pipeline) registeredTarget(target string) bool {
+	return (p.fgRegged || len(p.regPIDs) > 0) && p.registered(target) // mostly neither: inlined
+}
+
+// registered is registeredTarget's test, once a registration is known.
+func (p *Pipeline) registered(target string) bool {
 	if target == coord.GroupForeground {
 		return p.fgRegged
 	}
@@ -322,7 +334,8 @@ func (p *Pipeline) askRules(d *Decision, res *rules.Result, cd *coord.Decision) 
 		if rd.Knob == rules.KnobPowerMode || rd.Knob == rules.KnobPowerCap {
 			continue
 		}
-		a := ask{value: rd.Value, source: SourceRule, reasons: []string{p.ruleReason(rd)}, rule: rd.Rule,
+		_, reasons := p.ruleReason(rd)
+		a := ask{value: rd.Value, source: SourceRule, reasons: reasons, rule: rd.Rule,
 			urgent: rd.Rule.Priority >= p.cfg.UrgentPriority}
 		class, isApp := strings.CutPrefix(rd.Target, rules.AppTargetPrefix)
 		if !isApp {
@@ -387,7 +400,14 @@ func (p *Pipeline) groupOf(target string) string {
 		return ""
 	}
 	b := &p.board
-	for i := b.slots[e.slot].first; i >= 0; i = b.asks[i].next {
+	s := &b.slots[e.slot]
+	if s.first < 0 {
+		if s.win.source == SourceCoordinator {
+			return s.win.value
+		}
+		return ""
+	}
+	for i := s.first; i >= 0; i = b.asks[i].next {
 		if b.asks[i].source == SourceCoordinator {
 			return b.asks[i].value
 		}

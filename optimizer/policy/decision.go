@@ -68,8 +68,9 @@ func (s Source) String() string {
 // Plan (the actuators skip what already holds) and restores each knob in
 // Release; the rest explains. Keep a Decision as long as needed, but
 // treat it as read-only: a plan action that did not change since the
-// previous tick is the same *Action in both decisions, and reasons
-// slices are shared with the parts that wrote them.
+// previous tick is the same *Action in both decisions (and a plan whose
+// actions all stayed shares the previous plan's list of them), and
+// reasons slices are shared with the parts that wrote them.
 type Decision struct {
 	Time time.Time
 	// Plan is every setting in force after hysteresis, with its reasons,

@@ -20,7 +20,8 @@ func (p *Pipeline) decideMode(d *Decision, host power.Host, res *rules.Result, n
 		urgent = true
 	} else if m, ok := res.Mode(); ok {
 		rd := ruleAction(res, rules.KnobPowerMode)
-		want, why, src = m, p.ruleReason(rd), SourceRule
+		why, _ = p.ruleReason(rd)
+		want, src = m, SourceRule
 		urgent = rd.Rule.Priority >= p.cfg.UrgentPriority
 	}
 	// The first tick adopts a mode at once: there must be one. The
@@ -28,11 +29,25 @@ func (p *Pipeline) decideMode(d *Decision, host power.Host, res *rules.Result, n
 	urgent = urgent || p.mode.value == "" || p.userChanged
 	p.userChanged = false
 	p.mode.tick = p.tick
-	if h, held := p.step(&p.mode, want.String(), []string{why}, src, urgent, now, nil); held {
-		d.Held = append(d.Held, h)
+	if len(p.modeWhy) == 0 || p.modeWhy[0] != why {
+		p.modeWhy = []string{why}
 	}
-	d.Mode, _ = power.ParseMode(p.mode.value)
+	p.step(d, &p.mode, want.String(), p.modeWhy, src, urgent, now, nil)
+	d.Mode = modeNamed(p.mode.value)
 	d.ModeReason = p.mode.reasons[0]
+}
+
+// modeNamed returns the mode whose String is name, as the pipeline
+// writes the mode in force; power.ParseMode, which also reads what users
+// write, allocates on every call.
+func modeNamed(name string) power.Mode {
+	for _, m := range power.Modes() {
+		if m.String() == name {
+			return m
+		}
+	}
+	m, _ := power.ParseMode(name) // not a name the pipeline writes; the zero Mode if none
+	return m
 }
 
 // ruleAction returns the winning rule action on a pseudo-knob.

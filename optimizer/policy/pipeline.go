@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -63,13 +64,21 @@ type Pipeline struct {
 	// knob; entries are the settings in force or asked for, live the
 	// same in the order they first appeared.
 	mode     entry
+	modeWhy  []string // the mode's reasons, kept while they read the same
 	entries  map[Key]*entry
 	live     []*entry
 	niceOrig map[int32]int32 // pid → nice before GAMESA set it
+	// niceList is niceOrig sorted by pid, made again when niceDirty.
+	niceList  []coord.PIDNice
+	niceDirty bool
+
+	// acts is the last plan's action list, which the next plan shares
+	// while it holds the same actions.
+	acts []*gamesav1.Action
 
 	// Scratch reused between ticks.
+	settings []coord.Setting
 	board    board
-	procs    []coord.Process
 	running  []string
 	modePlan modePlan
 	order    []*entry
@@ -83,16 +92,17 @@ type Pipeline struct {
 	// memoOld and memoNew are the last reasons sameReasons found equal.
 	memoOld, memoNew []string
 
-	// reasonMemo holds this tick's rule reasons, capMemo the last cap's.
+	// reasonMemo holds the rules' reasons of this tick and the last,
+	// capMemo the last cap's, capReasons the cap's actions' last reasons.
 	reasonMemo []ruleMemo
+	reasonBuf  []byte
+	capReasons [][]string
 	capMemo    capMemo
 
 	// lastHeld and lastOverruled size the next tick's lists.
 	lastHeld, lastOverruled int
 
 	pidTargets map[int32]string
-	pidIndex   map[int32]int32 // pid → place in procs, as of indexTick
-	indexTick  uint64
 	regPIDs    map[int32]bool // the registered apps' pids, this tick
 	fgRegged   bool           // the foreground is a registered app
 }
@@ -147,7 +157,6 @@ func New(cfg Config, parts Parts) (*Pipeline, error) {
 		entries:     map[Key]*entry{},
 		niceOrig:    map[int32]int32{},
 		pidTargets:  map[int32]string{},
-		pidIndex:    map[int32]int32{},
 		regPIDs:     map[int32]bool{},
 		mode:        entry{key: Key{Knob: rules.KnobPowerMode}},
 	}
@@ -228,13 +237,13 @@ func (p *Pipeline) Decide(in Input) *Decision {
 	}
 	p.tick++
 	p.board.reset()
-	clear(p.reasonMemo)
-	p.reasonMemo = p.reasonMemo[:0]
+	p.keepRuleReasons()
 
 	// The apps, on the processes as they were before GAMESA reniced
 	// them, so that a boost in force still reads as one to make.
-	cd := p.coord.Plan(coord.Input{Processes: p.processes(in.Processes), Topology: in.Topology, Registrations: in.Registrations,
-		PrevHogs: p.hogs})
+	var cd coord.Decision
+	cd, p.settings = p.coord.PlanSettings(coord.Input{Processes: in.Processes, Topology: in.Topology,
+		Registrations: in.Registrations, PrevHogs: p.hogs, NiceBefore: p.niceBefore()}, p.settings[:0])
 	p.hogs = append(p.hogs[:0], cd.Hogs...)
 	d.Scenario, d.Apps, d.Foreground, d.ForegroundBy = cd.Scenario, cd.Apps, cd.Foreground, cd.ForegroundBy
 	d.Notes = append(d.Notes, cd.Notes...)
@@ -249,7 +258,7 @@ func (p *Pipeline) Decide(in Input) *Decision {
 	p.decideMode(d, host, res, now)
 	p.askMode(d, host, now)
 	p.askCap(d, in, host, res, dt)
-	p.askCoordinator(&cd)
+	p.askCoordinator(p.settings)
 	p.askRules(d, res, &cd)
 	p.settle(d, &in, now)
 	p.lastHeld, p.lastOverruled = len(d.Held), len(d.Overruled)
@@ -270,37 +279,18 @@ func (p *Pipeline) advance(t time.Time) (now time.Time, dt time.Duration) {
 	return t, dt
 }
 
-// processes returns the coordinator's input: procs, with the nice value
-// from before GAMESA reniced each process it reniced.
-func (p *Pipeline) processes(procs []coord.Process) []coord.Process {
-	if len(p.niceOrig) == 0 {
-		return procs
-	}
-	p.procs = append(p.procs[:0], procs...)
-	for pid, nice := range p.niceOrig {
-		if i, ok := p.indexOf(pid); ok {
-			p.procs[i].Nice = nice
+// niceBefore returns the nice values from before GAMESA reniced each
+// process it reniced, sorted by pid, made again only when they change.
+func (p *Pipeline) niceBefore() []coord.PIDNice {
+	if p.niceDirty {
+		p.niceList = p.niceList[:0]
+		for pid, nice := range p.niceOrig {
+			p.niceList = append(p.niceList, coord.PIDNice{PID: pid, Nice: nice})
 		}
+		slices.SortFunc(p.niceList, func(a, b coord.PIDNice) int { return cmp.Compare(a.PID, b.PID) })
+		p.niceDirty = false
 	}
-	return p.procs
-}
-
-// indexOf finds pid in p.procs through an index kept between ticks and
-// rebuilt (at most once a tick) when the list has changed under it.
-func (p *Pipeline) indexOf(pid int32) (int, bool) {
-	if i, ok := p.pidIndex[pid]; ok && int(i) < len(p.procs) && p.procs[i].PID == pid {
-		return int(i), true
-	}
-	if p.indexTick == p.tick {
-		return 0, false
-	}
-	p.indexTick = p.tick
-	clear(p.pidIndex)
-	for i := range p.procs {
-		p.pidIndex[p.procs[i].PID] = int32(i)
-	}
-	i, ok := p.pidIndex[pid]
-	return int(i), ok
+	return p.niceList
 }
 
 // noteRegistered records the registered apps' pids, whose settings act
@@ -347,7 +337,7 @@ func (p *Pipeline) askCap(d *Decision, in Input, host power.Host, res *rules.Res
 	if w, ok := res.CapWatts(); ok && w > 0 {
 		rd := ruleAction(res, rules.KnobPowerCap)
 		c.RuleWatts, c.Rule = w, rd.Rule.Name
-		ruleWhy = p.ruleReason(rd)
+		ruleWhy, _ = p.ruleReason(rd)
 	}
 	switch {
 	case c.RuleWatts > 0 && (c.ClusterWatts == 0 || c.RuleWatts <= c.ClusterWatts):
@@ -361,13 +351,33 @@ func (p *Pipeline) askCap(d *Decision, in Input, host power.Host, res *rules.Res
 	if c.State.Infeasible {
 		d.Notes = append(d.Notes, fmt.Sprintf("power cap %g W is below what the power domains draw at their lowest limits", c.Watts))
 	}
-	for _, a := range acts {
+	p.capReasons = grow(p.capReasons, len(acts))
+	for i, a := range acts {
 		reasons := a.GetReasons()
 		if why != "" {
-			reasons = append(slices.Clip(reasons), why)
+			reasons = withWhy(&p.capReasons[i], reasons, why)
 		}
 		p.ask(Key{a.GetKnob(), a.GetTarget()}, ask{value: a.GetValue(), source: SourceCap, reasons: reasons, urgent: true})
 	}
+}
+
+// withWhy returns reasons with why after them: *last, the slice this
+// action had the tick before, while it reads the same, so that a steady
+// cap's settings keep their reasons, and their plan actions.
+func withWhy(last *[]string, reasons []string, why string) []string {
+	if l := *last; len(l) == len(reasons)+1 && l[len(reasons)] == why && slices.Equal(l[:len(reasons)], reasons) {
+		return l
+	}
+	*last = append(slices.Clip(reasons), why)
+	return *last
+}
+
+// grow returns s with length n, keeping its contents where they fit.
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return append(s[:cap(s)], make([]T, n-cap(s))...)
+	}
+	return s[:n]
 }
 
 // capWhy says where the cap comes from. It is formatted again only when
@@ -400,21 +410,50 @@ type capMemo struct {
 	ruleWhy, why  string
 }
 
-// ruleReason is rd.Reason(), formatted once a tick per rule: a rule's
-// actions share it.
-func (p *Pipeline) ruleReason(rd rules.Decision) string {
-	for _, m := range p.reasonMemo {
-		if m.rule == rd.Rule {
-			return m.reason
+// ruleReason is rd.Reason(), formatted once a tick per rule (a rule's
+// actions share it), with a reasons slice of it alone. Both are the last
+// tick's while the text reads the same, so that a steady rule's settings
+// keep their reasons, and their plan actions.
+func (p *Pipeline) ruleReason(rd rules.Decision) (string, []string) {
+	var m *ruleMemo
+	for i := range p.reasonMemo {
+		if p.reasonMemo[i].rule == rd.Rule {
+			m = &p.reasonMemo[i]
+			break
 		}
 	}
-	r := rd.Reason()
-	p.reasonMemo = append(p.reasonMemo, ruleMemo{rule: rd.Rule, reason: r})
-	return r
+	if m == nil {
+		p.reasonMemo = append(p.reasonMemo, ruleMemo{rule: rd.Rule})
+		m = &p.reasonMemo[len(p.reasonMemo)-1]
+	} else if m.tick == p.tick {
+		return m.reason, m.reasons
+	}
+	m.tick = p.tick
+	p.reasonBuf = rd.AppendReason(p.reasonBuf[:0])
+	if m.reasons == nil || string(p.reasonBuf) != m.reason {
+		m.reason = string(p.reasonBuf)
+		m.reasons = []string{m.reason}
+	}
+	return m.reason, m.reasons
 }
 
-// ruleMemo is one rule's reason this tick.
+// keepRuleReasons starts a tick: it keeps the reasons of the rules that
+// acted on the last tick, and drops the others.
+func (p *Pipeline) keepRuleReasons() {
+	keep := p.reasonMemo[:0]
+	for _, m := range p.reasonMemo {
+		if m.tick+1 == p.tick {
+			keep = append(keep, m)
+		}
+	}
+	clear(p.reasonMemo[len(keep):])
+	p.reasonMemo = keep
+}
+
+// ruleMemo is one rule's reason, as of the tick that last formatted it.
 type ruleMemo struct {
-	rule   *rules.Rule
-	reason string
+	rule    *rules.Rule
+	tick    uint64
+	reason  string
+	reasons []string
 }

@@ -37,43 +37,48 @@ type entry struct {
 	// orig is the value observed before GAMESA first set the setting.
 	orig    string
 	hasOrig bool
-	// action is the plan action last made for the entry.
+	// action is the plan action made for the entry's value and reasons;
+	// nil once either changes, until the next plan makes one.
 	action *gamesav1.Action
 }
 
-// step moves e one tick on, asked for want with reasons by src. It
-// returns the Held record when the change waits. obs, when not nil, is
+// step moves e one tick on, asked for want with reasons by src, and
+// adds a Held record to d when the change waits. obs, when not nil, is
 // the tick's input, where the value from before GAMESA is read when the
 // setting first takes force.
-func (p *Pipeline) step(e *entry, want string, reasons []string, src Source, urgent bool, now time.Time, obs *Input) (Held, bool) {
+func (p *Pipeline) step(d *Decision, e *entry, want string, reasons []string, src Source, urgent bool, now time.Time, obs *Input) {
 	e.lastAsked = now
 	if e.value != "" && sameValue(want, e.value) {
 		if !p.sameReasons(e.reasons, reasons) {
-			e.reasons = reasons
+			e.reasons, e.action = reasons, nil
 		}
-		e.source, e.cand, e.candN = src, "", 0
-		return Held{}, false
+		e.source = src
+		if e.candN != 0 {
+			e.cand, e.candN = "", 0
+		}
+		return
 	}
 	if e.cand == want {
 		e.candN++
 	} else {
 		e.cand, e.candN = want, 1
 	}
-	h := Held{Key: e.key, Value: e.value, Wanted: want, Source: src}
 	switch {
 	case urgent:
 	case e.candN < p.cfg.ConfirmTicks:
-		h.Kind, h.Count, h.Need = HoldConfirm, e.candN, p.cfg.ConfirmTicks
-		return h, true
+		d.Held = append(d.Held, Held{Key: e.key, Value: e.value, Wanted: want, Source: src,
+			Kind: HoldConfirm, Count: e.candN, Need: p.cfg.ConfirmTicks})
+		return
 	case e.value != "" && now.Sub(e.since) < p.cfg.MinDwell:
-		h.Kind, h.Until = HoldDwell, e.since.Add(p.cfg.MinDwell)
-		return h, true
+		d.Held = append(d.Held, Held{Key: e.key, Value: e.value, Wanted: want, Source: src,
+			Kind: HoldDwell, Until: e.since.Add(p.cfg.MinDwell)})
+		return
 	}
 	if e.value == "" && obs != nil {
 		p.observeOriginal(e, obs)
 	}
 	e.value, e.reasons, e.source, e.since, e.cand, e.candN = want, reasons, src, now, "", 0
-	return Held{}, false
+	e.action = nil
 }
 
 // sameReasons reports whether old and new hold the same strings. The
@@ -107,7 +112,7 @@ func (p *Pipeline) observeOriginal(e *entry, in *Input) {
 		for i := range in.Processes {
 			if pr := &in.Processes[i]; pr.PID == pid {
 				e.orig, e.hasOrig = strconv.Itoa(int(pr.Nice)), true
-				p.niceOrig[pid] = pr.Nice
+				p.niceOrig[pid], p.niceDirty = pr.Nice, true
 				return
 			}
 		}
@@ -128,6 +133,7 @@ func (p *Pipeline) forget(e *entry) {
 	if e.key.Knob == coord.KnobNice && e.hasOrig {
 		if pid, ok := pidOf(e.key.Target); ok {
 			delete(p.niceOrig, pid)
+			p.niceDirty = true
 		}
 	}
 }
@@ -142,16 +148,18 @@ func (p *Pipeline) settle(d *Decision, in *Input, now time.Time) {
 	for i := range b.slots {
 		s := &b.slots[i]
 		e := s.e
-		b.resolve(s, d, e.reasons)
-		if h, held := p.step(e, s.value, s.reasons, s.source, s.urgent, now, in); held {
-			d.Held = append(d.Held, h)
+		if s.first >= 0 { // contested
+			b.resolve(s, d, e.reasons)
 		}
+		w := &s.win
+		p.step(d, e, w.value, w.reasons, w.source, w.urgent, now, in)
 		if e.value != "" {
 			order = append(order, e)
 		}
 	}
-	keep := p.live[:0]
-	for _, e := range p.live {
+	// Compact p.live in place; in a steady state nothing moves.
+	n := 0
+	for i, e := range p.live {
 		if e.tick != p.tick {
 			if !p.linger(e, d, now) {
 				p.forget(e)
@@ -159,10 +167,13 @@ func (p *Pipeline) settle(d *Decision, in *Input, now time.Time) {
 			}
 			order = append(order, e)
 		}
-		keep = append(keep, e)
+		if n != i {
+			p.live[n] = e
+		}
+		n++
 	}
-	clear(p.live[len(keep):])
-	p.live = keep
+	clear(p.live[n:])
+	p.live = p.live[:n]
 	clear(order[len(order):cap(order)])
 	p.order = order
 	d.Plan = &gamesav1.Plan{Time: timestamppb.New(now), Mode: d.Mode.String(), Actions: p.actions(order)}
@@ -172,18 +183,26 @@ func (p *Pipeline) settle(d *Decision, in *Input, now time.Time) {
 // actions returns the plan's actions for the entries in order. An entry
 // whose value and reasons did not change since the previous tick keeps
 // its action: decisions share the actions they have in common, which is
-// why they are read-only.
+// why they are read-only. Where every action and their order are the
+// previous tick's, so is the list.
 func (p *Pipeline) actions(order []*entry) []*gamesav1.Action {
 	fresh := 0
-	for _, e := range order {
-		if !e.current() {
+	same := len(order) > 0 && len(order) == len(p.acts)
+	for i, e := range order {
+		if e.action == nil {
 			fresh++
+		} else if same && p.acts[i] != e.action {
+			same = false
 		}
 	}
+	if same && fresh == 0 {
+		return p.acts
+	}
 	acts := make([]*gamesav1.Action, len(order))
+	p.acts = acts
 	slab := make([]gamesav1.Action, fresh)
 	for i, e := range order {
-		if !e.current() {
+		if e.action == nil {
 			a := &slab[0]
 			slab = slab[1:]
 			a.Knob, a.Target, a.Value, a.Reasons = e.key.Knob, e.key.Target, e.value, e.reasons
@@ -192,13 +211,6 @@ func (p *Pipeline) actions(order []*entry) []*gamesav1.Action {
 		acts[i] = e.action
 	}
 	return acts
-}
-
-// current reports whether e's last action still says what e holds.
-func (e *entry) current() bool {
-	a := e.action
-	return a != nil && a.Value == e.value && len(a.Reasons) == len(e.reasons) &&
-		(len(e.reasons) == 0 || &a.Reasons[0] == &e.reasons[0])
 }
 
 // linger handles a setting nobody asked for this tick: one not in force

@@ -410,6 +410,12 @@ type Decision struct {
 // Reason says which rule asked for the action and why.
 func (d Decision) Reason() string { return d.Rule.explain(d.values.schema, d.values.v) }
 
+// AppendReason appends Reason's text to b, for a caller that keeps a
+// reason from tick to tick and needs a new string only when it changes.
+func (d Decision) AppendReason(b []byte) []byte {
+	return d.Rule.appendExplain(b, d.values.schema, d.values.v)
+}
+
 // Overridden counts actions that lost a knob to a rule earlier in
 // resolution order.
 func (r *Result) Overridden() int { return r.overridden }
@@ -417,10 +423,18 @@ func (r *Result) Overridden() int { return r.overridden }
 // Mode returns the power mode the rules ask for, if any.
 func (r *Result) Mode() (power.Mode, bool) {
 	for _, d := range r.Actions {
-		if d.Knob == KnobPowerMode {
-			m, err := power.ParseMode(d.Value)
-			return m, err == nil
+		if d.Knob != KnobPowerMode {
+			continue
 		}
+		// The parser wrote the mode's own name: find it without
+		// ParseMode, which allocates on every call.
+		for _, m := range power.Modes() {
+			if d.Value == m.String() {
+				return m, true
+			}
+		}
+		m, err := power.ParseMode(d.Value)
+		return m, err == nil
 	}
 	return power.Balanced, false
 }

@@ -341,20 +341,31 @@ func (f *Features) Value(name string) (string, bool) {
 func (f *Features) text(slot int) string { return formatValue(f.schema, slot, f.v[slot]) }
 
 func formatValue(s *Schema, slot int, x float64) string {
-	if math.IsNaN(x) {
-		return "absent"
+	if fi := &s.infos[slot]; fi.Type == String && !math.IsNaN(x) {
+		if i := int(x); i >= 0 && i < len(fi.Choices) {
+			return fi.Choices[i] // as it is, not a copy
+		}
 	}
-	fi := s.infos[slot]
+	var buf [32]byte
+	return string(appendValue(buf[:0], s, slot, x))
+}
+
+// appendValue appends formatValue's text to b.
+func appendValue(b []byte, s *Schema, slot int, x float64) []byte {
+	if math.IsNaN(x) {
+		return append(b, "absent"...)
+	}
+	fi := &s.infos[slot]
 	switch fi.Type {
 	case Bool:
-		return strconv.FormatBool(x != 0)
+		return strconv.AppendBool(b, x != 0)
 	case String:
 		if i := int(x); i >= 0 && i < len(fi.Choices) {
-			return fi.Choices[i]
+			return append(b, fi.Choices[i]...)
 		}
-		return "(other)"
+		return append(b, "(other)"...)
 	}
-	return strconv.FormatFloat(x, 'g', 6, 64)
+	return strconv.AppendFloat(b, x, 'g', 6, 64)
 }
 
 func b2f(b bool) float64 {

@@ -191,32 +191,50 @@ func (r *Rule) pos() string {
 // explain says why the rule's condition holds for values v: the atoms
 // that make it true, each with the value it saw.
 func (r *Rule) explain(s *Schema, v []float64) string {
-	var parts []string
-	explainInto(r.when, s, v, false, &parts)
-	return "rule " + r.Name + ": " + strings.Join(parts, ", ")
+	var buf [160]byte
+	return string(r.appendExplain(buf[:0], s, v))
 }
 
-// explainInto appends the atoms of c that agree with want-negated truth:
-// under `not`, the atoms that are false are the reasons.
-func explainInto(c *cond, s *Schema, v []float64, negated bool, out *[]string) {
+// appendExplain appends explain's text to b: "rule NAME: " and the atoms,
+// separated by ", ".
+func (r *Rule) appendExplain(b []byte, s *Schema, v []float64) []byte {
+	b = append(b, "rule "...)
+	b = append(b, r.Name...)
+	b = append(b, ": "...)
+	return appendAtoms(b, len(b), r.when, s, v, false)
+}
+
+// appendAtoms appends the atoms of c that agree with want-negated truth
+// (under `not`, the atoms that are false are the reasons), each after a
+// ", " once b has grown past start.
+func appendAtoms(b []byte, start int, c *cond, s *Schema, v []float64, negated bool) []byte {
 	switch c.kind {
 	case condAtom:
 		if evalCond(c, v) != negated {
-			text := c.feature + " " + formatValue(s, c.slot, v[c.slot]) + " " + c.op.String() + " " + c.lit
-			if negated {
-				text = "not " + text
+			if len(b) > start {
+				b = append(b, ", "...)
 			}
-			*out = append(*out, text)
+			if negated {
+				b = append(b, "not "...)
+			}
+			b = append(b, c.feature...)
+			b = append(b, ' ')
+			b = appendValue(b, s, c.slot, v[c.slot])
+			b = append(b, ' ')
+			b = append(b, c.op.String()...)
+			b = append(b, ' ')
+			b = append(b, c.lit...)
 		}
 	case condNot:
-		explainInto(c.kids[0], s, v, !negated, out)
+		b = appendAtoms(b, start, c.kids[0], s, v, !negated)
 	case condAll, condAny:
 		for _, k := range c.kids {
 			if evalCond(k, v) != negated {
-				explainInto(k, s, v, negated, out)
+				b = appendAtoms(b, start, k, s, v, negated)
 			}
 		}
 	}
+	return b
 }
 
 // evalCond interprets c over a feature vector: the reference semantics

@@ -1,0 +1,64 @@
+package policy_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/krystalstack/gamesa/optimizer/policy"
+)
+
+// planText writes every action of a plan with its reasons.
+func planText(d *policy.Decision) string {
+	var b strings.Builder
+	for _, a := range d.Plan.GetActions() {
+		fmt.Fprintf(&b, "%s %s = %s %q\n", a.GetKnob(), a.GetTarget(), a.GetValue(), a.GetReasons())
+	}
+	return b.String()
+}
+
+// TestSteadyPlansShareActions runs the busy desktop until its plan holds
+// still: consecutive decisions then share the plan's action list. When a
+// compile's CPU use changes, the reasons that quote it change in the new
+// plan, and the decision before keeps what it said.
+func TestSteadyPlansShareActions(t *testing.T) {
+	p, err := policy.New(policy.DefaultConfig(), policy.DefaultParts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := policy.Input{Knobs: loadKnobs(t, "desktop-16"), Processes: busyDesktop(), Topology: loadTopology(t, "desktop-8c16t")}
+	now := time.Date(2025, 6, 1, 20, 0, 0, 0, time.UTC)
+	var prev, d *policy.Decision
+	for tick := range 8 {
+		in.Now = now.Add(time.Duration(tick) * time.Second)
+		prev, d = d, p.Decide(in)
+		checkDecision(t, d)
+	}
+	acts, prevActs := d.Plan.GetActions(), prev.Plan.GetActions()
+	if len(acts) == 0 || len(acts) != len(prevActs) || &acts[0] != &prevActs[0] {
+		t.Fatalf("a steady plan of %d actions does not share the last one's %d", len(acts), len(prevActs))
+	}
+	steady := planText(d)
+
+	for i := range in.Processes {
+		if pr := &in.Processes[i]; pr.Name == "cc1plus" {
+			pr.CPUPercent /= 2
+		}
+	}
+	in.Now = in.Now.Add(time.Second)
+	next := p.Decide(in)
+	checkDecision(t, next)
+	if got := planText(d); got != steady {
+		t.Fatalf("the next tick changed the decision before it:\n%s\nwas\n%s", got, steady)
+	}
+	changed := 0
+	for i, a := range next.Plan.GetActions() {
+		if i < len(acts) && strings.HasPrefix(a.GetTarget(), "pid:401") && a.GetReasons()[1] != acts[i].GetReasons()[1] {
+			changed++
+		}
+	}
+	if changed == 0 || planText(next) == steady {
+		t.Fatalf("the compile's settings kept their reasons after its CPU use halved:\n%s", planText(next))
+	}
+}
