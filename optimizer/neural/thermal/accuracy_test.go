@@ -49,22 +49,22 @@ func loadDays(t *testing.T) []Series {
 
 // TestAccuracyOnHeldOutDays trains on the two biggest days and tests on
 // the others (chosen by size, not by their results). DefaultConfig's
-// training settings (input noise, smoothed targets, step count) were chosen
-// on the last quarter of each training day, trained on the first three
-// quarters, and the held-out days were scored once after. It asserts what the model
-// reaches, as a guard against regressions: on raw and on smoothed
-// targets the LSTM's MAE is below persistence's and the linear baseline's
-// at every horizon and its RMSE below persistence's; at 30 s its MAE is at
-// most 90 % of persistence's and 95 % of the linear baseline's. (Its RMSE
-// ties the linear baseline's: not asserted.)
+// training settings were chosen by cross-validation within the training
+// days and between them (validation_test.go); the held-out days were
+// scored after. It asserts what the model reaches there, with a margin,
+// as a guard against regressions: on raw and on smoothed targets the
+// LSTM's MAE is below persistence's and the linear baseline's at every
+// horizon, at 30 s at most 90 % of persistence's and 98 % of the linear
+// baseline's; its RMSE is below persistence's at every horizon. Its RMSE
+// does not beat the linear baseline's on these days (at 30 s it is 2 %
+// above it raw, 3 % smoothed, though below it on every validation split):
+// that is only bounded, at 104 % of the baseline's.
 //
 // The report also shows the model and its linear part adapting online
-// with λ = 0.9999 (heldOutForget: the best on the validation split, where
-// adaptation gained nothing). Train does not depend on Config.Forget.
-// Adapting, the LSTM's errors fall, but its 30-s RMSE stays above the
-// static linear baseline's, so adaptation stays off by default and only
-// what it must not break is asserted: the adaptive linear part is no
-// worse than the static one by RMSE at any horizon.
+// with λ = 0.9999 (heldOutForget). Train does not depend on
+// Config.Forget. Only what adaptation must not break is asserted: the
+// adaptive linear part is no worse than the static one by RMSE at any
+// horizon.
 func TestAccuracyOnHeldOutDays(t *testing.T) {
 	days := loadDays(t)
 	if len(days) < 3 {
@@ -94,17 +94,16 @@ func TestAccuracyOnHeldOutDays(t *testing.T) {
 			if l >= p || l >= a {
 				t.Errorf("%s %d s: LSTM MAE %.3f; want below persistence %.3f and linear %.3f", tab.name, sec, l, p, a)
 			}
-			if lr, pr := tab.t.LSTM.RMSE[h], tab.t.Persistence.RMSE[h]; lr >= pr {
-				t.Errorf("%s %d s: LSTM RMSE %.3f; want below persistence %.3f", tab.name, sec, lr, pr)
+			lr, pr, ar := tab.t.LSTM.RMSE[h], tab.t.Persistence.RMSE[h], tab.t.Linear.RMSE[h]
+			if lr >= pr || lr > 1.04*ar {
+				t.Errorf("%s %d s: LSTM RMSE %.3f; want below persistence %.3f and at most 104%% of linear %.3f", tab.name, sec, lr, pr, ar)
 			}
-		}
-		for h, sec := range Horizons {
 			if a, s := tab.t.LinearAdaptive.RMSE[h], tab.t.Linear.RMSE[h]; a > s {
 				t.Errorf("%s %d s: adaptive linear RMSE %.3f; want at most the static %.3f", tab.name, sec, a, s)
 			}
 		}
-		if l, p, a := tab.t.LSTM.MAE[2], tab.t.Persistence.MAE[2], tab.t.Linear.MAE[2]; l > 0.9*p || l > 0.95*a {
-			t.Errorf("%s 30 s: LSTM MAE %.3f; want at most 90%% of persistence %.3f and 95%% of linear %.3f", tab.name, l, p, a)
+		if l, p, a := tab.t.LSTM.MAE[2], tab.t.Persistence.MAE[2], tab.t.Linear.MAE[2]; l > 0.9*p || l > 0.98*a {
+			t.Errorf("%s 30 s: LSTM MAE %.3f; want at most 90%% of persistence %.3f and 98%% of linear %.3f", tab.name, l, p, a)
 		}
 	}
 }

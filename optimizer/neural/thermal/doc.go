@@ -2,8 +2,12 @@
 // temperature 5, 10 and 30 s ahead from recent temperature, load, clocks
 // and power, with an LSTM(32) and a dense head on top of a linear
 // autoregressive part, all predicting the change from now (a residual
-// over persistence). It is pure: no I/O, no clocks, no goroutines; time
-// comes in with each observation and randomness from a seed.
+// over persistence). The LSTM reads the linear part's forecasts and the
+// recent changes of temperature, load and power, and learns where the
+// linear forecast errs; offline, it learns that from the linear part's
+// out-of-sample (cross-fitted) forecasts, as it meets them on a new day.
+// It is pure: no I/O, no clocks, no goroutines; time comes in with each
+// observation and randomness from a seed.
 //
 // The caller's contract:
 //
@@ -29,8 +33,9 @@
 //     and on its centred 5-observation mean; Report.String prints the table.
 //  6. With Config.Forget set (off by default), each observation also
 //     updates the linear part by recursive least squares once it realises
-//     an earlier forecast's target; the LSTM is unchanged. The adapted
-//     weights are not saved: a loaded model starts from the offline fit.
+//     an earlier forecast's target; the LSTM's weights are unchanged (it
+//     reads and corrects the adapted forecast). The adapted weights are
+//     not saved: a loaded model starts from the offline fit.
 //     Horizons count observations, nominally seconds (real loggers jitter
 //     by ±1 s).
 //

@@ -126,7 +126,8 @@ type step struct {
 // A model without normalisers scores no points.
 //
 // With Config.Forget set it also scores the model and its linear part
-// adapting online, prequentially: each forecast is recorded before the
+// adapting online (a second copy, whose LSTM reads the adapted linear
+// forecast), prequentially: each forecast is recorded before the
 // observations it is scored on reach the model. Each series starts from
 // the offline fit, so the result does not depend on the series' order.
 func Evaluate(m *Model, series []Series) Report {
@@ -134,37 +135,47 @@ func Evaluate(m *Model, series []Series) Report {
 	if m.in == nil {
 		return r
 	}
-	c := m.clone()
+	c := m.clone() // the static model
+	var a *Model   // the adapting one, when Config.Forget is set
 	if c.adapt.on {
 		r.Forget = c.adapt.lambda
+		a = m.clone()
+		c.adapt.on = false
 	}
 	var acc [2][5]errAcc // target kind × method
-	x := make([]float64, linInputs)
 	var steps []step
 	for _, s := range series {
 		c.resetStream()
-		if c.adapt.on {
-			c.resetAdapt()
+		if a != nil {
+			a.resetStream()
+			a.resetAdapt()
 		}
 		steps = steps[:0]
 		for _, p := range s.Points {
 			if err := c.ObservePoint(p); err != nil {
 				r.Invalid++
 				c.resetStream()
+				if a != nil {
+					a.resetStream()
+				}
 				continue
+			}
+			if a != nil {
+				// c took p: it passed the only check ObservePoint makes.
+				_ = a.ObservePoint(p)
 			}
 			st := step{temp: p.PackageC, seg: c.seg}
 			if c.st.n > evalWarm {
-				f, ok := c.Forecast()
-				st.scored = ok
-				c.linInput(x, func(k int) []float32 { return c.st.lag(k)[:] })
-				lin := c.linPredict(x)
-				st.lstm = c.forecast(&lin)
-				for h := range lin {
-					st.linear[h] = p.PackageC + lin[h]
-					st.linAdapt[h] = p.PackageC + c.linY[h]
+				st.lstm, st.scored = c.Forecast()
+				for h, v := range c.linY {
+					st.linear[h] = p.PackageC + v
 				}
-				st.adaptive = f
+				if a != nil {
+					st.adaptive, _ = a.Forecast()
+					for h, v := range a.linY {
+						st.linAdapt[h] = p.PackageC + v
+					}
+				}
 			}
 			steps = append(steps, st)
 		}

@@ -34,6 +34,23 @@ const (
 	numFeatures
 )
 
+// The LSTM's inputs per step: the linear part's forecast change at each
+// horizon (in units of the spread of what the LSTM learns), the
+// temperature's change over 1 and 5 steps, the load and the power's
+// change over 1 step. Absolute temperature, clock and power reach the
+// forecast through the linear part only: a day hotter, or with clocks
+// capped lower, than the training days then moves the LSTM's inputs
+// little, and what it learns — where the linear forecast over- or
+// undershoots — carries over to it.
+const (
+	inLin     = 0 // inLin+h: the linear forecast at Horizons[h]
+	inDTemp1  = inLin + NumHorizons
+	inDTemp5  = inDTemp1 + 1
+	inLoad    = inDTemp5 + 1
+	inDPower1 = inLoad + 1
+	numInputs = inDPower1 + 1
+)
+
 // histLen is how many feature rows a stream keeps: the linear baseline's
 // longest lag plus the current row.
 const histLen = 32

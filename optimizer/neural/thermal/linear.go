@@ -31,10 +31,15 @@ func (m *Model) linInput(dst []float64, lag func(k int) []float32) {
 }
 
 // linPredict returns the baseline's forecast changes.
-func (m *Model) linPredict(x []float64) (y [NumHorizons]float64) {
+func (m *Model) linPredict(x []float64) [NumHorizons]float64 {
+	return linForecast(m.lin.W, x)
+}
+
+// linForecast returns the forecast changes of linear weights w
+// ([NumHorizons, linInputs]) for inputs x.
+func linForecast(w []float32, x []float64) (y [NumHorizons]float64) {
 	for h := range NumHorizons {
-		w := m.lin.W[h*linInputs : (h+1)*linInputs]
-		for i, v := range w {
+		for i, v := range w[h*linInputs : (h+1)*linInputs] {
 			y[h] += float64(v) * x[i]
 		}
 	}
@@ -45,6 +50,22 @@ func (m *Model) linPredict(x []float64) (y [NumHorizons]float64) {
 // every row of d with a full future, lags clamped to the segment's start
 // as a stream clamps them.
 func (m *Model) fitLinear(d *dataset) error {
+	a, rows, err := m.solveLinear(d, m.lin.W, func(int) bool { return false })
+	if err != nil {
+		return err
+	}
+	// The second moment sets the adaptation's covariance (initAdapt).
+	for i, v := range a {
+		m.gram.W[i] = float32(v / float64(rows))
+	}
+	m.linOK = true
+	return nil
+}
+
+// solveLinear fits linear weights w ([NumHorizons, linInputs]) on the rows
+// of d that skip does not exclude and returns the regularised normal
+// matrix (before its factorisation) and the row count.
+func (m *Model) solveLinear(d *dataset, w []float32, skip func(i int) bool) ([]float64, int, error) {
 	const n = linInputs
 	a := make([]float64, n*n)
 	b := make([]float64, n*NumHorizons)
@@ -56,7 +77,7 @@ func (m *Model) fitLinear(d *dataset) error {
 		if i > 0 && d.seg[i] != d.seg[i-1] {
 			segStart = i
 		}
-		if !d.hasTarget(i, MaxHorizon) {
+		if !d.hasTarget(i, MaxHorizon) || skip(i) {
 			continue
 		}
 		m.linInput(x, func(k int) []float32 { return d.row(max(i-k, segStart)) })
@@ -73,7 +94,7 @@ func (m *Model) fitLinear(d *dataset) error {
 		rows++
 	}
 	if rows < n {
-		return fmt.Errorf("%w: %d rows for a %d-input linear baseline", ErrNoData, rows, n)
+		return nil, 0, fmt.Errorf("%w: %d rows for a %d-input linear baseline", ErrNoData, rows, n)
 	}
 	for r := range n {
 		for c := 0; c < r; c++ {
@@ -81,12 +102,9 @@ func (m *Model) fitLinear(d *dataset) error {
 		}
 		a[r*n+r] += linRidge * float64(rows)
 	}
-	// The second moment sets the adaptation's covariance (initAdapt).
-	for i, v := range a {
-		m.gram.W[i] = float32(v / float64(rows))
-	}
+	gram := append([]float64(nil), a...)
 	if err := cholesky(a, n); err != nil {
-		return fmt.Errorf("thermal: linear baseline: %w", err)
+		return nil, 0, fmt.Errorf("thermal: linear baseline: %w", err)
 	}
 	col := make([]float64, n)
 	for h := range NumHorizons {
@@ -95,14 +113,13 @@ func (m *Model) fitLinear(d *dataset) error {
 		}
 		cholSolve(a, n, col)
 		for r := range n {
-			m.lin.W[h*n+r] = float32(col[r])
+			w[h*n+r] = float32(col[r])
 		}
 	}
-	if err := neural.CheckFinite("linear", m.lin.W); err != nil {
-		return fmt.Errorf("thermal: linear baseline: %w", err)
+	if err := neural.CheckFinite("linear", w); err != nil {
+		return nil, 0, fmt.Errorf("thermal: linear baseline: %w", err)
 	}
-	m.linOK = true
-	return nil
+	return gram, rows, nil
 }
 
 // cholesky factors the symmetric positive definite n×n matrix a in place

@@ -21,8 +21,9 @@ const metricLinear = "linear_fitted"
 // temperature at each horizon (a residual over persistence) as the sum of
 // a linear autoregressive part (least squares on the last 30 s of
 // features; also the baseline it is measured against) and an LSTM(Hidden)
-// with a dense head that learns what the linear part misses. It is not
-// safe for concurrent use.
+// with a dense head that learns what the linear part misses, from the
+// linear part's forecasts and the recent changes (see numInputs). It is
+// not safe for concurrent use.
 type Model struct {
 	cfg     Config
 	rnn     *lstm.LSTM
@@ -39,7 +40,7 @@ type Model struct {
 	// Streaming state.
 	st    stream
 	steps int // LSTM steps since the reset (0 while there are no normalisers)
-	xn    [numFeatures]float32
+	xn    [numInputs]float32
 	y     [NumHorizons]float32 // the head's output, normalised
 	linX  [linInputs]float64
 	linY  [NumHorizons]float64 // the linear part's forecast change (adapted when on), °C
@@ -55,7 +56,7 @@ func New(cfg Config, seed uint64) (*Model, error) {
 		return nil, err
 	}
 	init := neural.NewInit(seed)
-	rnn, err := lstm.New("lstm", numFeatures, cfg.Hidden, init)
+	rnn, err := lstm.New("lstm", numInputs, cfg.Hidden, init)
 	if err != nil {
 		return nil, fmt.Errorf("thermal: %w", err)
 	}
@@ -107,9 +108,6 @@ func (m *Model) ObservePoint(p Point) error {
 	if m.in == nil {
 		return nil
 	}
-	m.normInput(m.xn[:], row[:])
-	h := m.rnn.Step(m.xn[:])
-	m.head.Forward(m.y[:], h)
 	// Prequential: the realised temperature updates the forecasts made
 	// before it, then the current forecast uses the updated weights.
 	if m.adapt.on {
@@ -122,6 +120,10 @@ func (m *Model) ObservePoint(p Point) error {
 	} else {
 		m.linY = m.linPredict(m.linX[:])
 	}
+	// The LSTM reads the linear forecast it corrects.
+	m.lstmInput(m.xn[:], row[:], &m.linY)
+	h := m.rnn.Step(m.xn[:])
+	m.head.Forward(m.y[:], h)
 	m.steps++
 	return nil
 }
@@ -173,7 +175,7 @@ func (m *Model) Train(steps int) (float32, error) {
 		return 0, nil
 	}
 	if m.in == nil {
-		if err := m.fit(&m.data); err != nil {
+		if err := m.fit(&m.data, 0); err != nil {
 			return 0, err
 		}
 
@@ -198,11 +200,35 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 }
 
 // fileFormat is the last element of the arch: 2 added the linear part's
-// second moment (for adaptation), so a version-1 file is refused.
-const fileFormat = 2
+// second moment (for adaptation); 3 changed what the LSTM reads (the
+// linear forecasts and recent changes instead of the raw features), so
+// older files are refused (ErrOldFormat) and a node starts afresh.
+const fileFormat = 3
+
+// ErrOldFormat reports a model file written by an earlier build, whose
+// weights this one cannot use; it wraps neural.ErrWrongModel.
+var ErrOldFormat = fmt.Errorf("%w: written by an earlier build", neural.ErrWrongModel)
 
 func (m *Model) arch() []int32 {
 	return []int32{numFeatures, int32(m.cfg.Hidden), NumHorizons, int32(linInputs), fileFormat}
+}
+
+// checkArch compares a file's arch with the model's, naming an older
+// format as such.
+func (m *Model) checkArch(got []int32) error {
+	want := m.arch()
+	if slices.Equal(got, want) {
+		return nil
+	}
+	if n := len(got); n == 4 || (n == len(want) && got[n-1] < fileFormat && slices.Equal(got[:n-1], want[:n-1])) {
+		// Format 1 had no format element.
+		format := int32(1)
+		if n == len(want) {
+			format = got[n-1]
+		}
+		return fmt.Errorf("thermal: %w (format %d; this build reads %d): retrain it", ErrOldFormat, format, fileFormat)
+	}
+	return fmt.Errorf("thermal: %w: arch %v, want %v", neural.ErrWrongModel, got, want)
 }
 
 // Load decodes a model file for cfg (whose Hidden must match the file's).
@@ -218,8 +244,8 @@ func Load(data []byte, cfg Config) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	if want := m.arch(); !slices.Equal(dm.Arch, want) {
-		return nil, fmt.Errorf("thermal: %w: arch %v, want %v", neural.ErrWrongModel, dm.Arch, want)
+	if err := m.checkArch(dm.Arch); err != nil {
+		return nil, err
 	}
 	in, out := neural.Normalizers(dm)
 	if in == nil || out == nil || len(in.Mean) != numFeatures || len(out.Mean) != NumHorizons {
@@ -257,16 +283,22 @@ func (m *Model) clone() *Model {
 	return c
 }
 
-// inputClip bounds the LSTM's normalised inputs: a day unlike the training
-// days (hotter, or clocks capped by a power plan) otherwise drives the
-// gates where they never trained; the linear part still sees the raw
-// values.
+// inputClip bounds the LSTM's inputs: a day unlike the training days
+// otherwise drives the gates where they never trained; the linear part
+// still sees the raw values.
 const inputClip = 3
 
-// normInput writes the LSTM's input for a raw feature row.
-func (m *Model) normInput(dst, row []float32) {
-	m.in.Apply(dst, row)
-	for i, v := range dst {
+// lstmInput writes the LSTM's inputs (numInputs) for a raw feature row and
+// the linear part's forecast changes at it.
+func (m *Model) lstmInput(dst, row []float32, lin *[NumHorizons]float64) {
+	var z [numFeatures]float32
+	m.in.Apply(z[:], row)
+	for h, v := range lin {
+		dst[inLin+h] = float32(v) / m.out.Std[h]
+	}
+	dst[inDTemp1], dst[inDTemp5] = z[fDTemp1], z[fDTemp5]
+	dst[inLoad], dst[inDPower1] = z[fLoad], z[fDPower1]
+	for i, v := range dst[:numInputs] {
 		dst[i] = max(-inputClip, min(inputClip, v))
 	}
 }

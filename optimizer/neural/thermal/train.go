@@ -25,6 +25,9 @@ type dataset struct {
 	capacity int // rows; 0: unbounded
 	feat     []float32
 	seg      []uint32
+	// lin holds the cross-fitted linear forecasts [n, NumHorizons] of an
+	// offline training set (Config.CrossFit); nil: the model's own.
+	lin []float32
 }
 
 func (d *dataset) n() int { return len(d.seg) }
@@ -69,8 +72,11 @@ type trainer struct {
 // linear baseline, the output normaliser of what the LSTM learns — the
 // residual of the temperature change over the baseline's forecast — and
 // the linear part's adaptation. The LSTM learns the residual over the
-// offline fit, which adaptation then corrects for drift.
-func (m *Model) fit(d *dataset) error {
+// offline fit, which adaptation then corrects for drift. With crossFit
+// above 1, d also gets the out-of-sample forecasts the LSTM then trains
+// on (see Config.CrossFit); the output normaliser stays the in-sample
+// residual's, which the federated merge of fits relies on.
+func (m *Model) fit(d *dataset, crossFit int) error {
 	rows := make([][]float32, 0, d.n())
 	for i := range d.n() {
 		rows = append(rows, d.row(i))
@@ -96,6 +102,14 @@ func (m *Model) fit(d *dataset) error {
 		return fmt.Errorf("thermal: targets: %w", err)
 	}
 	m.out = out
+	if crossFit > 1 {
+		// Too few rows to fit the linear part without a chunk (ErrNoData)
+		// leaves the forecasts in-sample.
+		if err := m.crossFit(d, crossFit); err != nil && !errors.Is(err, ErrNoData) {
+			m.in, m.out, m.linOK = nil, nil, false
+			return err
+		}
+	}
 	if err := m.initAdapt(); err != nil {
 		m.in, m.out, m.linOK = nil, nil, false
 		return err
@@ -105,7 +119,7 @@ func (m *Model) fit(d *dataset) error {
 
 // residual writes the LSTM's raw target for row i: the temperature change
 // to each horizon (to the mean of the 2·TargetSmooth+1 readings centred
-// on it, which d must hold) less the linear baseline's forecast of it.
+// on it, which d must hold) less the linear forecast of it (linAt).
 func (m *Model) residual(d *dataset, i int, dst []float32) []float32 {
 	if k := m.cfg.TargetSmooth; k > 0 {
 		for h, ahead := range Horizons {
@@ -118,17 +132,59 @@ func (m *Model) residual(d *dataset, i int, dst []float32) []float32 {
 	} else {
 		delta(d, i, dst)
 	}
+	lin := m.linAt(d, i)
+	for k := range dst {
+		dst[k] -= float32(lin[k])
+	}
+	return dst
+}
+
+// linAt returns the linear forecast changes the LSTM trains with at row i
+// of d: the cross-fitted ones when d has them, else the model's.
+func (m *Model) linAt(d *dataset, i int) [NumHorizons]float64 {
+	var y [NumHorizons]float64
+	if d.lin != nil {
+		for h := range y {
+			y[h] = float64(d.lin[i*NumHorizons+h])
+		}
+		return y
+	}
+	return m.linRow(d, i, m.lin.W)
+}
+
+// linRow returns the forecast changes of linear weights w at row i of d,
+// its lags clamped to the row's segment as a stream clamps them.
+func (m *Model) linRow(d *dataset, i int, w []float32) [NumHorizons]float64 {
 	start := i
 	for start > 0 && i-start < MaxHorizon && d.seg[start-1] == d.seg[i] {
 		start--
 	}
 	var x [linInputs]float64
 	m.linInput(x[:], func(k int) []float32 { return d.row(max(i-k, start)) })
-	lin := m.linPredict(x[:])
-	for k := range dst {
-		dst[k] -= float32(lin[k])
+	return linForecast(w, x[:])
+}
+
+// crossFit sets d.lin: the rows of each of k contiguous chunks of d get
+// the forecasts of a linear part fitted on the other chunks (under the
+// model's input normaliser).
+func (m *Model) crossFit(d *dataset, k int) error {
+	n := d.n()
+	lin := make([]float32, n*NumHorizons)
+	w := make([]float32, NumHorizons*linInputs)
+	for c := range k {
+		lo, hi := c*n/k, (c+1)*n/k
+		if _, _, err := m.solveLinear(d, w, func(i int) bool { return i >= lo && i < hi }); err != nil {
+			return fmt.Errorf("thermal: cross-fit %d of %d: %w", c+1, k, err)
+		}
+		for i := lo; i < hi; i++ {
+			y := m.linRow(d, i, w)
+			for h, v := range y {
+				lin[i*NumHorizons+h] = float32(v)
+			}
+		}
 	}
-	return dst
+	d.lin = lin
+	return nil
 }
 
 // delta writes the raw temperature change from row i to each horizon.
@@ -150,7 +206,7 @@ func (m *Model) trainSteps(d *dataset, steps int, rng *rand.Rand) (float32, erro
 	tr := &m.train
 	if tr.xs == nil {
 		for range cfg.Window {
-			tr.xs = append(tr.xs, make([]float32, numFeatures))
+			tr.xs = append(tr.xs, make([]float32, numInputs))
 			tr.ghs = append(tr.ghs, make([]float32, cfg.Hidden))
 		}
 		tr.use = make([][]float32, cfg.Window)
@@ -167,7 +223,8 @@ func (m *Model) trainSteps(d *dataset, steps int, rng *rand.Rand) (float32, erro
 				return 0, fmt.Errorf("%w: no %d-step run without a gap in %d observations", ErrNoData, span, d.n())
 			}
 			for t := range cfg.Window {
-				m.normInput(tr.xs[t], d.row(start+t))
+				lin := m.linAt(d, start+t)
+				m.lstmInput(tr.xs[t], d.row(start+t), &lin)
 				if cfg.InputNoise > 0 {
 					for k := range tr.xs[t] {
 						tr.xs[t][k] += cfg.InputNoise * float32(rng.NormFloat64())
@@ -183,7 +240,7 @@ func (m *Model) trainSteps(d *dataset, steps int, rng *rand.Rand) (float32, erro
 				m.head.Forward(tr.y[:], hs[t])
 				m.residual(d, start+t, tr.tgt[:])
 				m.out.Apply(tr.tgt[:], tr.tgt[:])
-				total += float64(neural.MSE(tr.g[:], tr.y[:], tr.tgt[:]))
+				total += float64(huber(tr.g[:], tr.y[:], tr.tgt[:], cfg.Huber))
 				for k := range tr.g {
 					tr.g[k] *= scale
 				}
@@ -206,6 +263,27 @@ func (m *Model) trainSteps(d *dataset, steps int, rng *rand.Rand) (float32, erro
 	return float32(total / float64(steps*cfg.Batch*perWindow)), nil
 }
 
+// huber returns the mean Huber loss of y against want with threshold
+// delta (0: the squared error, as neural.MSE) and writes its gradient with
+// respect to y into g. Within delta it is the squared error; beyond, it
+// grows linearly with the same slope there, so the gradient is clipped.
+func huber(g, y, want []float32, delta float32) float32 {
+	var s float32
+	n := float32(len(y))
+	for i := range y {
+		d := y[i] - want[i]
+		if delta > 0 && (d > delta || d < -delta) {
+			a := max(d, -d)
+			s += delta * (2*a - delta)
+			g[i] = 2 * max(-delta, min(delta, d)) / n
+			continue
+		}
+		s += d * d
+		g[i] = 2 * d / n
+	}
+	return s / n
+}
+
 // sampleWindow draws the start of a span-row run within one segment.
 func sampleWindow(d *dataset, span int, rng *rand.Rand) (int, bool) {
 	for range 64 {
@@ -218,8 +296,9 @@ func sampleWindow(d *dataset, span int, rng *rand.Rand) (int, bool) {
 }
 
 // Train builds a model from recorded series: it fits the normalisers and
-// the linear baseline on them, runs Config.TrainSteps optimizer steps from
-// Config.Seed, and reports the model's in-sample errors.
+// the linear baseline on them (and cross-fits the linear part's forecasts
+// the LSTM learns from, Config.CrossFit), runs Config.TrainSteps optimizer
+// steps from Config.Seed, and reports the model's in-sample errors.
 func Train(series []Series, cfg Config) (*Model, Report, error) {
 	m, err := New(cfg, cfg.Seed)
 	if err != nil {
@@ -229,7 +308,7 @@ func Train(series []Series, cfg Config) (*Model, Report, error) {
 	if err != nil {
 		return nil, Report{}, err
 	}
-	if err := m.fit(d); err != nil {
+	if err := m.fit(d, cfg.CrossFit); err != nil {
 		return nil, Report{}, err
 	}
 	if _, err := m.trainSteps(d, cfg.TrainSteps, m.rng); err != nil {
