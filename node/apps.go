@@ -194,6 +194,7 @@ func (a *apps) processes(s *gamesav1.Sample, regs []coord.Registration, now time
 	}
 	for _, pid := range a.moved {
 		if listed[pid] {
+			a.keepBusy(s, pid)
 			continue
 		}
 		info, err := procfs.ReadProcess(a.procRoot, pid)
@@ -213,6 +214,27 @@ func (a *apps) processes(s *gamesav1.Sample, regs []coord.Registration, now time
 	a.evict(now)
 	sort.Slice(a.buf, func(i, j int) bool { return a.buf[i].PID < a.buf[j].PID })
 	return a.buf
+}
+
+// keepBusy raises a moved process's CPU use to busyCPU when the sample
+// shows it runnable: starved in the background group by busier processes
+// outside GAMESA's scope, it still wants the CPU, and letting it go would
+// only have it moved again once it got some.
+func (a *apps) keepBusy(s *gamesav1.Sample, pid int32) {
+	for _, sp := range s.GetProcesses().GetTop() {
+		if sp.GetPid() != pid {
+			continue
+		}
+		if st := sp.GetState(); st != "R" && st != "D" {
+			return
+		}
+		for i := range a.buf {
+			if a.buf[i].PID == pid && a.buf[i].CPUPercent < a.busyCPU {
+				a.buf[i].CPUPercent = a.busyCPU
+			}
+		}
+		return
+	}
 }
 
 // read returns pid as the coordinator sees it, from the cache while fresh.

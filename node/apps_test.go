@@ -95,6 +95,16 @@ func TestMovedProcessStaysInView(t *testing.T) {
 	if p, ok := find(); !ok || p.CPUPercent != 0 {
 		t.Errorf("sleeping moved process = %+v, %v; want it listed idle", p, ok)
 	}
+	// Listed in the sample, starved (1%) but runnable: busy enough too.
+	sample.Processes.Top = []*gamesav1.Process{{Pid: 300, Ppid: 1, Name: "hog", Uid: 1000, CpuPercent: 1, State: "R"}}
+	if p, ok := find(); !ok || p.CPUPercent != coord.DefaultConfig().HogKeepCPUPercent {
+		t.Errorf("starved runnable moved process in the sample = %+v, %v; want it busy enough to stay", p, ok)
+	}
+	sample.Processes.Top[0].State = "S"
+	if p, ok := find(); !ok || p.CPUPercent != 1 {
+		t.Errorf("sleeping moved process in the sample = %+v, %v; want its own 1%%", p, ok)
+	}
+	sample.Processes.Top = nil
 	a.remember(&gamesav1.Plan{})
 	if _, ok := find(); ok {
 		t.Error("a process no plan moved is still read")
