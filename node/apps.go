@@ -202,8 +202,8 @@ func (a *apps) processes(s *gamesav1.Sample, regs []coord.Registration, now time
 			continue
 		}
 		cp := coordProcess(info)
-		if st := info.Process.State; st == "R" || st == "D" {
-			cp.CPUPercent = a.busyCPU // runnable: it wants the CPU it does not get
+		if a.runnable(pid) {
+			cp.CPUPercent = a.busyCPU // it wants the CPU it does not get
 		}
 		listed[pid] = true
 		a.buf = append(a.buf, cp)
@@ -216,8 +216,8 @@ func (a *apps) processes(s *gamesav1.Sample, regs []coord.Registration, now time
 	return a.buf
 }
 
-// keepBusy raises a moved process's CPU use to busyCPU when the sample
-// shows it runnable: starved in the background group by busier processes
+// keepBusy raises a moved process's CPU use to busyCPU when a thread of
+// it is runnable: starved in the background group by busier processes
 // outside GAMESA's scope, it still wants the CPU, and letting it go would
 // only have it moved again once it got some.
 func (a *apps) keepBusy(s *gamesav1.Sample, pid int32) {
@@ -225,7 +225,7 @@ func (a *apps) keepBusy(s *gamesav1.Sample, pid int32) {
 		if sp.GetPid() != pid {
 			continue
 		}
-		if st := sp.GetState(); st != "R" && st != "D" {
+		if sp.GetCpuPercent() >= a.busyCPU || !a.runnable(pid) {
 			return
 		}
 		for i := range a.buf {
@@ -235,6 +235,12 @@ func (a *apps) keepBusy(s *gamesav1.Sample, pid int32) {
 		}
 		return
 	}
+}
+
+// runnable reports whether any thread of pid wants a CPU.
+func (a *apps) runnable(pid int32) bool {
+	ok, err := procfs.Runnable(a.procRoot, pid)
+	return err == nil && ok
 }
 
 // read returns pid as the coordinator sees it, from the cache while fresh.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,8 +56,9 @@ func TestWorkloadFallbackNamesTheDominantUnknownApp(t *testing.T) {
 }
 
 // A process the last plan moved to the background that falls out of the
-// sample's busiest list (starved there) is still planned for while it is
-// runnable, and let go once it sleeps.
+// sample's busiest list (starved there) is still planned for while one of
+// its threads is runnable (the first thread sleeps, as in a Go program),
+// and let go once they all sleep.
 func TestMovedProcessStaysInView(t *testing.T) {
 	root := t.TempDir()
 	writeStat := func(pid int, state string) {
@@ -66,7 +68,12 @@ func TestMovedProcessStaysInView(t *testing.T) {
 			t.Fatal(err)
 		}
 		stat := fmt.Sprintf("%d (hog) %s 1 %d %d 0 -1 4194560 1 0 0 0 500 5 0 0 30 10 1 0 7777 1000 250 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n", pid, state, pid, pid)
-		for name, body := range map[string]string{"stat": stat, "cmdline": "./hog\x00", "status": "Uid:\t1000\t1000\t1000\t1000\n"} {
+		task := filepath.Join("task", strconv.Itoa(pid+1)) // a second thread does the work
+		if err := os.MkdirAll(filepath.Join(dir, task), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		sleeping := strings.Replace(stat, ") "+state+" ", ") S ", 1)
+		for name, body := range map[string]string{"stat": sleeping, task + "/stat": stat, "cmdline": "./hog\x00", "status": "Uid:\t1000\t1000\t1000\t1000\n"} {
 			if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -96,11 +103,12 @@ func TestMovedProcessStaysInView(t *testing.T) {
 		t.Errorf("sleeping moved process = %+v, %v; want it listed idle", p, ok)
 	}
 	// Listed in the sample, starved (1%) but runnable: busy enough too.
-	sample.Processes.Top = []*gamesav1.Process{{Pid: 300, Ppid: 1, Name: "hog", Uid: 1000, CpuPercent: 1, State: "R"}}
+	writeStat(300, "R")
+	sample.Processes.Top = []*gamesav1.Process{{Pid: 300, Ppid: 1, Name: "hog", Uid: 1000, CpuPercent: 1, State: "S"}}
 	if p, ok := find(); !ok || p.CPUPercent != coord.DefaultConfig().HogKeepCPUPercent {
 		t.Errorf("starved runnable moved process in the sample = %+v, %v; want it busy enough to stay", p, ok)
 	}
-	sample.Processes.Top[0].State = "S"
+	writeStat(300, "S")
 	if p, ok := find(); !ok || p.CPUPercent != 1 {
 		t.Errorf("sleeping moved process in the sample = %+v, %v; want its own 1%%", p, ok)
 	}

@@ -111,3 +111,33 @@ func cgroupV2Path(b []byte) string {
 	}
 	return ""
 }
+
+// maxThreadsScanned bounds Runnable's reads: a process with more threads
+// than this is judged by the first ones.
+const maxThreadsScanned = 256
+
+// Runnable reports whether any thread of pid is running or waiting for a
+// CPU (state R) or in uninterruptible sleep (D). The process's own stat
+// shows only its first thread, which in a multi-threaded program (a Go
+// program, a game engine) is often asleep while the others work.
+func Runnable(procRoot string, pid int32) (bool, error) {
+	dir := filepath.Join(procRoot, strconv.Itoa(int(pid)), "task")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false, err
+	}
+	var st pidStat
+	for i, e := range entries {
+		if i == maxThreadsScanned {
+			break
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name(), "stat"))
+		if err != nil || parsePidStat(b, &st) != nil {
+			continue // the thread exited meanwhile
+		}
+		if st.state == 'R' || st.state == 'D' {
+			return true, nil
+		}
+	}
+	return false, nil
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -74,5 +75,34 @@ func TestReadProcessFixture(t *testing.T) {
 	write("stat", "42 garbage\n")
 	if _, err := procfs.ReadProcess(root, 42); err == nil || !strings.Contains(err.Error(), "42/stat") {
 		t.Errorf("malformed stat: err %v; want one naming the file", err)
+	}
+}
+
+// A busy thread makes its process runnable even while the first thread
+// sleeps; a process whose threads all sleep is not.
+func TestRunnableLooksAtEveryThread(t *testing.T) {
+	root := t.TempDir()
+	thread := func(tid int, state string) {
+		t.Helper()
+		dir := filepath.Join(root, "50", "task", strconv.Itoa(tid))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		stat := "50 (prog) " + state + " 1 50 50 0 -1 0 1 0 0 0 10 5 0 0 20 0 3 0 123456 1000 250 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
+		if err := os.WriteFile(filepath.Join(dir, "stat"), []byte(stat), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	thread(50, "S")
+	thread(51, "S")
+	if ok, err := procfs.Runnable(root, 50); err != nil || ok {
+		t.Errorf("all threads asleep: Runnable = %v, %v; want false", ok, err)
+	}
+	thread(52, "R")
+	if ok, err := procfs.Runnable(root, 50); err != nil || !ok {
+		t.Errorf("one thread running: Runnable = %v, %v; want true", ok, err)
+	}
+	if _, err := procfs.Runnable(root, 60); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing process: err %v; want fs.ErrNotExist", err)
 	}
 }
