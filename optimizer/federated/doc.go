@@ -21,7 +21,10 @@
 //     the bad ones in Result.Refused, and applies the rule to the rest.
 //     An error (no update accepted, too few for Krum) leaves the global
 //     model as it was: keep it.
-//  4. Seal(model, result) gives the next model and its file (version + 1,
+//  4. Optionally, a Server (server learning rate, FedAvgM momentum or
+//     FedAdam), kept by the leader across rounds, turns the merged
+//     aggregate into its step: Server.Apply(global, result).
+//  5. Seal(model, result) gives the next model and its file (version + 1,
 //     fresh hash); commit its metadata and serve the file.
 //
 // Rules: FedAvg (weighted by samples), Median, TrimmedMean, Krum and
@@ -38,6 +41,9 @@
 //     budget spent after T rounds (Rényi-DP accountant, assumptions there).
 //
 // Thermal predictor: ThermalTrainer.Fit for round 0, MergeThermalFits to
-// pool the fits into the first global model, then ThermalTrainer.Train
-// each round and Merge as above.
+// pool the fits into the first global model (the one central training
+// on all nodes' rows would start from), then ThermalTrainer.Train each
+// round and Merge as above; each node keeps the copy that
+// ThermalTrainer.Personalise says forecasts its newest data better, and
+// may report ThermalTrainer.Score as the round's metric.
 package federated

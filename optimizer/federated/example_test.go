@@ -49,3 +49,35 @@ func ExampleEpsilon() {
 	fmt.Printf("ε = %.1f (α = %.2f)\n", eps, alpha)
 	// Output: ε = 33.7 (α = 2.02)
 }
+
+// The leader keeps a Server across rounds: with momentum (FedAvgM), a
+// direction the nodes agree on round after round gains speed.
+func ExampleServer() {
+	srv := federated.Server{LR: 1, Momentum: 0.5}
+	g := &federated.Global{Round: 1, Hash: []byte("v1"), Tensors: []*gamesav1.Tensor{
+		{Name: "w", Shape: []int32{1}, Data: []float32{0}},
+	}}
+	for round := uint64(1); round <= 3; round++ {
+		g.Round = round
+		us := []*federated.Update{
+			{Node: "pc1", Round: round, BaseHash: g.Hash, Samples: 1, Tensors: []*gamesav1.Tensor{{Name: "w", Shape: []int32{1}, Data: []float32{g.Tensors[0].Data[0] + 1}}}},
+			{Node: "pc2", Round: round, BaseHash: g.Hash, Samples: 1, Tensors: []*gamesav1.Tensor{{Name: "w", Shape: []int32{1}, Data: []float32{g.Tensors[0].Data[0] + 3}}}},
+		}
+		res, err := federated.DefaultConfig().Merge(g, us, federated.FedAvg{})
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		agg := res.Delta[0]
+		if err := srv.Apply(g, res); err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Printf("round %d: nodes' mean step %.1f, server step %.2f\n", round, agg, res.Delta[0])
+		g.Tensors = res.Tensors
+	}
+	// Output:
+	// round 1: nodes' mean step 2.0, server step 2.00
+	// round 2: nodes' mean step 2.0, server step 3.00
+	// round 3: nodes' mean step 2.0, server step 3.50
+}

@@ -2,10 +2,14 @@ package federated_test
 
 import (
 	"errors"
+	"slices"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/krystalstack/gamesa/optimizer/federated"
 	"github.com/krystalstack/gamesa/optimizer/neural"
+	"github.com/krystalstack/gamesa/optimizer/neural/thermal"
 	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
 )
 
@@ -84,4 +88,60 @@ func TestDecodeUpdate(t *testing.T) {
 			t.Errorf("DecodeUpdate(%s) = %v; want %v", tc.name, err, tc.want)
 		}
 	}
+}
+
+// FuzzMergeThermalFits: a node's round-0 fit with a changed output
+// normaliser length, input scale or linear weight (re-hashed, so it
+// decodes) is either refused or pooled into a model that is finite and
+// loads; nothing panics.
+func FuzzMergeThermalFits(f *testing.F) {
+	cfg := smallConfig()
+	tr := federated.ThermalTrainer{Config: cfg}
+	var fits []federated.ThermalFit
+	for i, s := range threeMachines(f) {
+		data, err := tr.Fit(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		fits = append(fits, federated.ThermalFit{Node: string(rune('a' + i)), Model: data, Rows: federated.Rows(s)})
+	}
+	base, err := neural.Decode(fits[1].Model, thermal.Kind)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(uint8(3), float32(1), float32(0.5), uint16(0))
+	f.Add(uint8(2), float32(1e-30), float32(1e30), uint16(7))
+	f.Add(uint8(4), float32(3e38), float32(-1e-3), uint16(300))
+	f.Fuzz(func(t *testing.T, outLen uint8, std, lin float32, idx uint16) {
+		m := proto.CloneOf(base)
+		out := m.Output
+		for len(out.Mean) > int(outLen) {
+			out.Mean, out.Std = out.Mean[:len(out.Mean)-1], out.Std[:len(out.Std)-1]
+		}
+		for len(out.Mean) < int(outLen)%8 {
+			out.Mean, out.Std = append(out.Mean, 0), append(out.Std, 1)
+		}
+		m.Input.Std[int(idx)%len(m.Input.Std)] = std
+		w := m.Tensors[4].Data
+		w[int(idx)%len(w)] = lin
+		m.ContentHash = neural.Hash(m)
+		data, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs := slices.Clone(fits)
+		fs[1].Model = data
+		gm, gdata, err := federated.MergeThermalFits(fs)
+		if err != nil {
+			return
+		}
+		for _, tn := range gm.Tensors {
+			if err := neural.CheckFinite(tn.Name, tn.Data); err != nil {
+				t.Fatalf("merged model: %v", err)
+			}
+		}
+		if _, err := thermal.Load(gdata, cfg); err != nil {
+			t.Fatalf("the merged model does not load: %v", err)
+		}
+	})
 }

@@ -182,6 +182,9 @@ type Result struct {
 	Refused []error
 	// Samples is the sum of the accepted updates' sample counts.
 	Samples uint64
+	// Delta is what Tensors add to the round's global model, flattened:
+	// the rule's aggregate (a Server's Apply replaces it with its step).
+	Delta []float32
 }
 
 // Merge checks every update against g, refuses the bad ones, and applies
@@ -218,6 +221,7 @@ func (c Config) Merge(g *Global, us []*Update, rule Rule) (*Result, error) {
 		return nil, fmt.Errorf("federated: round %d: %w", g.Round, err)
 	}
 	res.Tensors = Apply(g.Tensors, agg)
+	res.Delta = agg
 	for _, d := range sortedByNode(ds) {
 		res.Accepted = append(res.Accepted, d.Node)
 		res.Samples += d.Samples
