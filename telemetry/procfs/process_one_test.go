@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/krystalstack/gamesa/telemetry/procfs"
 )
@@ -23,9 +24,17 @@ func TestReadProcessLive(t *testing.T) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	pid := int32(cmd.Process.Pid)
-	info, err := procfs.ReadProcess("/proc", pid)
-	if err != nil {
-		t.Fatal(err)
+	// Start returns once the child exists; its exec (command line, RSS)
+	// may still be under way.
+	var info procfs.ProcessInfo
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var err error
+		if info, err = procfs.ReadProcess("/proc", pid); err != nil {
+			t.Fatal(err)
+		}
+		if info.Process.Cmdline != "" || time.Now().After(deadline) {
+			break
+		}
 	}
 	p := info.Process
 	if p.PID != pid || p.PPID != int32(os.Getpid()) || p.Name != "sleep" || p.Cmdline != "sleep 30" || p.UID != uint32(os.Getuid()) || p.KernelTask {
