@@ -197,12 +197,17 @@ func (a *apps) processes(s *gamesav1.Sample, regs []coord.Registration, now time
 			a.keepBusy(s, pid)
 			continue
 		}
-		info, err := procfs.ReadProcess(a.procRoot, pid)
-		if err != nil || info.Process.KernelTask {
+		// Its threads' states are this tick's signal; who it is comes
+		// from the ancestor cache, like a parent's.
+		runnable, err := procfs.Runnable(a.procRoot, pid)
+		if err != nil {
+			continue // gone
+		}
+		cp, ok := a.read(pid, now)
+		if !ok {
 			continue
 		}
-		cp := coordProcess(info)
-		if a.runnable(pid) {
+		if runnable {
 			cp.CPUPercent = a.busyCPU // it wants the CPU it does not get
 		}
 		listed[pid] = true
