@@ -93,6 +93,7 @@ func bindAgentFlags(fs *pflag.FlagSet) *agentFlags {
 	fs.StringVar(&f.Power.Mode, "power-mode", d.Power.Mode, "auto (follow AC and battery), max_battery, balanced, max_performance or gaming")
 	fs.StringSliceVar(&f.Policy.Rules, "rules", nil, "rule file compiled after the built-in rules, reloaded when it changes (repeatable)")
 	fs.BoolVar(&f.Policy.BuiltinRules, "builtin-rules", d.Policy.BuiltinRules, "include the built-in rules (gamesa rules default prints them)")
+	fs.DurationVar(&f.Policy.RulesInterval, "rules-interval", d.Policy.RulesInterval, "how often the rule files are looked at")
 	fs.IntVar(&f.Policy.ConfirmTicks, "confirm-ticks", d.Policy.ConfirmTicks, "ticks a new setting is asked for before it takes force")
 	fs.DurationVar(&f.Policy.MinDwell, "min-dwell", d.Policy.MinDwell, "least time a setting stays before a non-urgent change")
 	fs.DurationVar(&f.Policy.Linger, "linger", d.Policy.Linger, "how long a setting nobody asks for stays before it is given back")
@@ -169,6 +170,7 @@ var flagKeys = map[string]func(dst *node.Config, f node.Config){
 	"power-mode":                func(d *node.Config, f node.Config) { d.Power.Mode = f.Power.Mode },
 	"rules":                     func(d *node.Config, f node.Config) { d.Policy.Rules = f.Policy.Rules },
 	"builtin-rules":             func(d *node.Config, f node.Config) { d.Policy.BuiltinRules = f.Policy.BuiltinRules },
+	"rules-interval":            func(d *node.Config, f node.Config) { d.Policy.RulesInterval = f.Policy.RulesInterval },
 	"confirm-ticks":             func(d *node.Config, f node.Config) { d.Policy.ConfirmTicks = f.Policy.ConfirmTicks },
 	"min-dwell":                 func(d *node.Config, f node.Config) { d.Policy.MinDwell = f.Policy.MinDwell },
 	"linger":                    func(d *node.Config, f node.Config) { d.Policy.Linger = f.Policy.Linger },
