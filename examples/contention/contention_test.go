@@ -31,7 +31,8 @@ const applyTimeout = 45 * time.Second
 // each mode with 2 hogs, asserting only what the agent did, never how
 // fast anything ran. In observe mode it plans for the game and changes
 // nothing; in enforce mode every action its plan holds for the game and
-// the hogs is applied, the live processes keep the affinity and nice
+// the hogs is applied, the live processes keep the CPUs (an affinity of
+// their own, or the cpuset of the group they were moved into) and nice
 // values it applied, and the game's CPUs are not the hogs'. (Which nice
 // values it plans depends on where they start: a hog already at or below
 // the demotion keeps its own.)
@@ -196,14 +197,33 @@ func (s testSession) waitFor(t *testing.T, what string, cond func() (bool, strin
 
 // appliedValues maps each target to the latest value of each process
 // knob the agent reported applied (or already in force after applying).
+// A process the agent moved into a group whose cpuset it applied gets
+// that cpuset as its affinity: where the group's cpuset can be set, the
+// plan leaves its members' affinity to it (the kernel sets a process's
+// affinity to its cpuset's CPUs when it joins).
 func (s testSession) appliedValues(targets []string) map[string]map[string]string {
+	took := func(r seenResult) bool { return r.Status == statusApplied || r.Status == statusUnchanged }
+	cpusets := map[string]string{} // group → its cpuset
+	for _, r := range s.watch.results("") {
+		if r.Knob == coord.KnobCgroupCPUSet && took(r) {
+			cpusets[r.Target] = r.Value
+		}
+	}
 	out := map[string]map[string]string{}
 	for _, target := range targets {
 		out[target] = map[string]string{}
+		group := ""
 		for _, r := range s.watch.results(target) {
-			if (r.Knob == knobAffinity || r.Knob == knobNice) && (r.Status == statusApplied || r.Status == statusUnchanged) {
+			switch {
+			case !took(r):
+			case r.Knob == knobAffinity || r.Knob == knobNice:
 				out[target][r.Knob] = r.Value
+			case r.Knob == coord.KnobCgroupMember:
+				group = r.Value
 			}
+		}
+		if _, own := out[target][knobAffinity]; !own && cpusets[group] != "" {
+			out[target][knobAffinity] = cpusets[group]
 		}
 	}
 	return out

@@ -75,22 +75,21 @@ func (c *Coordinator) Classify(procs []Process, regs []Registration) []App {
 
 // group classifies and groups procs. The caller holds c.mu, and resets
 // s.builder once done with it.
+//
+// A grouping is a function of each listed process's pid, parent and rule
+// match, and of the registrations: while none of them changes (a steady
+// machine, whose processes differ from tick to tick only in CPU use,
+// memory and nice values), the last tick's grouping is reused and only
+// the apps' sums are made again.
 func (c *Coordinator) group(procs []Process, regs []Registration, niceBefore []PIDNice) *appBuilder {
 	s := &c.scratch
 	b := &s.builder
 	*b = appBuilder{c: c, s: s, procs: procs, niceBefore: niceBefore}
-	s.index(procs)
-	if len(regs) > 0 {
-		b.regs = make(map[int32]Registration, len(regs))
-		for _, r := range regs {
-			if _, ok := b.regs[r.PID]; !ok {
-				b.regs[r.PID] = r
-			}
-		}
-	}
+	steady := s.index(procs)
+	steady = s.sameRegistrations(regs) && steady
 	scan := c.cfg.CmdlineScanBytes
 	for i := range procs {
-		if s.app[i] == skipped {
+		if s.dup[i] {
 			continue
 		}
 		p := &procs[i]
@@ -106,17 +105,43 @@ func (c *Coordinator) group(procs []Process, regs []Registration, niceBefore []P
 		if !e.same(p.Name, parent, cmd, p.Exe, p.Cgroup) {
 			cl, rule, ok := c.rules.match(p, parent, cmd)
 			e.store(p.Name, parent, cmd, p.Exe, p.Cgroup, cl, rule, ok)
+			steady = false
+		}
+	}
+	regrouped := !steady || !s.grouped
+	if regrouped {
+		b.regroup(regs)
+	}
+	b.apps = b.fill(regrouped)
+	return b
+}
+
+// regroup groups the tick's processes afresh, into the grouping that
+// later ticks reuse while the list stays as it is.
+func (b *appBuilder) regroup(regs []Registration) {
+	s := b.s
+	if len(regs) > 0 {
+		b.regs = make(map[int32]Registration, len(regs))
+		for _, r := range regs {
+			if _, ok := b.regs[r.PID]; !ok {
+				b.regs[r.PID] = r
+			}
+		}
+	}
+	for i, dup := range s.dup {
+		s.app[i] = -1
+		if dup {
+			s.app[i] = skipped
 		}
 	}
 	s.apps = s.apps[:0]
 	s.rootPos = s.rootPos[:0]
 	// In pid order, parents (mostly older, lower pids) come first: the
 	// apps are then made in root-pid order, as finish sorts them.
-	for _, i := range s.sortByPID(procs) {
+	for _, i := range s.sortByPID(b.procs) {
 		b.resolve(i)
 	}
 	b.finish()
-	return b
 }
 
 // resolve assigns procs[i] and its unresolved ancestors to apps, top
@@ -199,10 +224,10 @@ func rootsSorted(apps []App) bool {
 	return true
 }
 
-// finish copies the apps, sorted by root pid, into b.apps (renumbering
-// s.app), fills their members and sums, and asks the fallback about the
-// unknown ones. Only b.apps and its PIDs are new memory: the caller keeps
-// them.
+// finish sorts the apps made this tick by root pid into the grouping
+// (s.grouping), renumbering s.app, and fills in their members. The
+// members' pids are new memory, handed to the caller with every tick's
+// apps while the grouping lasts and never written again.
 func (b *appBuilder) finish() {
 	s := b.s
 	na := len(s.apps)
@@ -215,13 +240,14 @@ func (b *appBuilder) finish() {
 	}
 	s.rank = grow(s.rank, na)
 	s.counts = grow(s.counts, na)
-	s.busiest = grow(s.busiest, na)
-	apps := make([]App, na)
+	s.rootAt = grow(s.rootAt, na)
+	clear(s.grouping) // drop the strings of the last grouping
+	s.grouping = grow(s.grouping, na)
 	for r, o := range s.order {
 		s.rank[o] = int32(r)
-		apps[r] = s.apps[o]
+		s.grouping[r] = s.apps[o]
 		s.counts[r] = 0
-		s.busiest[r] = b.procs[s.rootPos[o]].CPUPercent
+		s.rootAt[r] = s.rootPos[o]
 	}
 	for i, a := range s.app {
 		if a >= 0 {
@@ -236,10 +262,38 @@ func (b *appBuilder) finish() {
 		total += int(n)
 	}
 	backing := make([]int32, 0, total)
-	for i := range apps {
+	for i := range s.grouping {
 		n := int(s.counts[i])
-		apps[i].PIDs = backing[len(backing) : len(backing) : len(backing)+n]
+		s.grouping[i].PIDs = backing[len(backing) : len(backing) : len(backing)+n]
 		backing = backing[:len(backing)+n]
+	}
+	for i, a := range s.app {
+		if a >= 0 {
+			app := &s.grouping[a]
+			app.PIDs = append(app.PIDs, b.procs[i].PID)
+		}
+	}
+	for i := range s.grouping {
+		if len(s.grouping[i].PIDs) > 1 {
+			slices.Sort(s.grouping[i].PIDs)
+		}
+	}
+	s.grouped = true
+}
+
+// fill returns the tick's apps: the grouping's, with this tick's sums of
+// CPU use and memory, a game named after its busiest process, and the
+// fallback's classes for the busy apps no rule knows. They are made in
+// s.next; the caller gets a copy, new memory it keeps, unless they are
+// the apps handed out last (kept in s.handed, never written again),
+// which it then gets again: a steady machine's apps allocate nothing.
+func (b *appBuilder) fill(regrouped bool) []App {
+	s := b.s
+	apps := append(s.next[:0], s.grouping...)
+	s.next = apps
+	s.busiest = grow(s.busiest, len(apps))
+	for r := range apps {
+		s.busiest[r] = b.procs[s.rootAt[r]].CPUPercent
 	}
 	for i, a := range s.app {
 		if a < 0 {
@@ -250,16 +304,19 @@ func (b *appBuilder) finish() {
 		if app.Class == ClassGame && p.CPUPercent > s.busiest[a] {
 			s.busiest[a], app.Name = p.CPUPercent, p.Name
 		}
-		app.PIDs = append(app.PIDs, p.PID)
 		app.CPUPercent += p.CPUPercent
 		app.RSSBytes += p.RSSBytes
 	}
-	for i := range apps {
-		if len(apps[i].PIDs) > 1 {
-			slices.Sort(apps[i].PIDs)
-		}
+	b.classifyUnknown(apps)
+	if !regrouped && sameApps(apps, s.handed) {
+		return s.handed
 	}
-	b.apps = apps
+	s.handed = slices.Clone(apps)
+	return s.handed
+}
+
+// classifyUnknown asks the fallback about the busy apps no rule knows.
+func (b *appBuilder) classifyUnknown(apps []App) {
 	fb := b.c.fallback
 	if fb == nil {
 		return
@@ -271,7 +328,7 @@ func (b *appBuilder) finish() {
 		}
 		members := make([]Process, 0, len(a.PIDs))
 		for _, pid := range a.PIDs {
-			pr := b.procs[s.lookup(pid)]
+			pr := b.procs[b.s.lookup(pid)]
 			pr.Nice = niceOf(&pr, b.niceBefore)
 			members = append(members, pr)
 		}
@@ -279,4 +336,19 @@ func (b *appBuilder) finish() {
 			a.Class, a.Rule = cl, "workload classifier"
 		}
 	}
+}
+
+// sameApps reports whether apps read as last, both made by fill from one
+// grouping: only what fill sets can differ.
+func sameApps(apps, last []App) bool {
+	if len(apps) != len(last) {
+		return false
+	}
+	for i := range apps {
+		a, l := &apps[i], &last[i]
+		if a.CPUPercent != l.CPUPercent || a.RSSBytes != l.RSSBytes || a.Name != l.Name || a.Class != l.Class || a.Rule != l.Rule {
+			return false
+		}
+	}
+	return true
 }

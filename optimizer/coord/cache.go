@@ -77,7 +77,8 @@ type scratch struct {
 	// Per process of this tick.
 	ent    []*pidEntry
 	parent []int32 // position of the parent, -1 if not listed
-	app    []int32
+	dup    []bool  // a later entry of a pid already listed
+	app    []int32 // the app, an index into grouping once grouped
 	// Per app, in creation order.
 	apps    []App
 	rootPos []int32
@@ -89,6 +90,18 @@ type scratch struct {
 	// byPID is this tick's positions in pid order (see sortByPID),
 	// which group fills and emit reads.
 	byPID []int32
+	// grouping is the last grouping made, sorted by root pid: the apps
+	// with their members but no sums; rootAt holds each one's root's
+	// position. It stands (grouped) while the list holds the same pids
+	// in the same places, with the same parents, rule matches and
+	// registrations (regs, sorted as Plan sorts them).
+	grouping []App
+	rootAt   []int32
+	grouped  bool
+	regs     []regKey
+	// next is the tick's apps as fill makes them; handed the last apps
+	// handed out, which the caller shares: never written.
+	next, handed []App
 	// The tick's grouping, Decision and hogs (Decision.Hogs), until they
 	// are handed out.
 	builder  appBuilder
@@ -102,6 +115,7 @@ type scratch struct {
 	texts           texts
 	cpuLists        cpuLists
 	split           splitMemo
+	plan            planMemo
 }
 
 // evictSlack bounds the cache at twice the process list plus this many
@@ -121,16 +135,20 @@ func grow[T any](s []T, n int) []T {
 
 // index starts a tick: it finds or makes each pid's entry, records its
 // position, and marks duplicates (a later entry of a pid already listed)
-// skipped. It then fills the parent positions.
-func (s *scratch) index(procs []Process) {
+// in s.dup. It then fills the parent positions. It reports whether the
+// list holds the last tick's pids in the same places, each with the same
+// parent, and no duplicate.
+func (s *scratch) index(procs []Process) (same bool) {
 	if s.pids == nil {
 		s.pids = make(map[int32]*pidEntry, len(procs))
 	}
 	s.tick++
 	n, last := len(procs), s.ent
+	same = n == len(last)
 	s.ent = grow(s.ent, n)
 	s.parent = grow(s.parent, n)
 	s.app = grow(s.app, n)
+	s.dup = grow(s.dup, n)
 	for i := range procs {
 		pid := procs[i].PID
 		// The entry at this position last tick, while the list stays as
@@ -141,6 +159,7 @@ func (s *scratch) index(procs []Process) {
 			e = last[i]
 		}
 		if e == nil || e.pid != pid {
+			same = false
 			if e = s.pids[pid]; e == nil {
 				e = &pidEntry{pid: pid}
 				s.pids[pid] = e
@@ -149,19 +168,25 @@ func (s *scratch) index(procs []Process) {
 		s.ent[i] = e
 		if e.gen == s.tick {
 			// A duplicate pid keeps its first entry.
-			s.app[i] = skipped
+			s.dup[i] = true
+			same = false
 			continue
 		}
 		e.gen, e.pos = s.tick, int32(i)
-		s.app[i] = -1
+		s.dup[i] = false
 	}
 	for i := range procs {
 		s.parent[i] = -1
 		p := &procs[i]
-		if s.app[i] == skipped || p.PPID == p.PID || p.PPID <= 0 {
+		if s.dup[i] {
 			continue
 		}
 		e := s.ent[i]
+		same = same && e.ppid == p.PPID
+		if p.PPID == p.PID || p.PPID <= 0 {
+			e.ppid, e.pent = p.PPID, nil
+			continue
+		}
 		if e.ppid != p.PPID || e.pent == nil || e.pent.gen != s.tick {
 			e.ppid, e.pent = p.PPID, s.pids[p.PPID]
 		}
@@ -178,6 +203,34 @@ func (s *scratch) index(procs []Process) {
 			}
 		}
 	}
+	return same
+}
+
+// regKey is what a registration gives the grouping.
+type regKey struct {
+	pid      int32
+	class    Class
+	priority int32
+}
+
+// sameRegistrations records regs and reports whether the last tick had
+// the same, in the same order.
+func (s *scratch) sameRegistrations(regs []Registration) bool {
+	same := len(regs) == len(s.regs)
+	for i, r := range regs {
+		k := regKey{r.PID, r.Class, r.Priority}
+		if same && s.regs[i] == k {
+			continue
+		}
+		same = false
+		if i < len(s.regs) {
+			s.regs[i] = k
+		} else {
+			s.regs = append(s.regs, k)
+		}
+	}
+	s.regs = s.regs[:len(regs)]
+	return same
 }
 
 // sortByPID returns this tick's positions in pid order. The last tick's

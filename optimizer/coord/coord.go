@@ -39,9 +39,10 @@ const (
 // Coordinator classifies processes and plans for the apps it finds. Its
 // configuration, rules and fallback are fixed; between calls it keeps
 // each listed pid's rule match (with the inputs it came from, so a
-// changed process is matched again), memos of its texts and core split,
-// and its working buffers, which is what lets a tick over an unchanged
-// process list skip the rule tests and format nothing.
+// changed process is matched again), the last grouping, apps and plan
+// with what they were made from, memos of its texts and core split, and
+// its working buffers, which is what lets a tick over an unchanged
+// process list skip the rule tests and the grouping and format nothing.
 // That state never shows in a result: the same input always gives the
 // same Decision, whatever came before. A mutex guards it, so a
 // Coordinator is safe for concurrent use if the Fallback is, but Plan
@@ -91,6 +92,16 @@ type Input struct {
 	// rather than in Processes, so that a boost in force still reads as
 	// one to make. Nil for none.
 	NiceBefore []PIDNice
+	// CPUSetGroups are the groups (GroupForeground, GroupBackground)
+	// whose cgroup.cpuset the caller can set: the knob inventory's
+	// writable cgroup.cpuset targets. A process the plan moves into one
+	// of them, onto the group's CPUs, gets no affinity of its own: the
+	// group's cpuset holds it there (the kernel sets a task's affinity
+	// to its cpuset's CPUs when it joins). For the other groups, and
+	// with nil, every planned process gets its affinity too, so the
+	// split holds where cgroups cannot carry it (no cpuset controller,
+	// a cgroup v1 host without the cpuset mount).
+	CPUSetGroups []string
 }
 
 // PIDNice is one process's nice value, for Input.NiceBefore.
@@ -110,7 +121,9 @@ func niceOf(pr *Process, before []PIDNice) int32 {
 	return pr.Nice
 }
 
-// Decision is the coordinator's output for one tick.
+// Decision is the coordinator's output for one tick. Treat it as
+// read-only: decisions of ticks that planned the same share their Apps
+// (and the apps their PIDs), CPU lists, Notes and Hogs.
 type Decision struct {
 	// Scenario names the policy applied: one of the Scenario constants,
 	// or ScenarioForegroundPrefix and a class.
@@ -157,8 +170,11 @@ type role struct {
 	ioprio string
 	why    *text
 	// Filled by emit, once per app rather than once per process, and
-	// only for an app that gets an action.
+	// only for an app that gets an action. affinity is set when its
+	// processes need an affinity of their own (no group's cpuset holds
+	// them on cpus).
 	used               bool
+	affinity           bool
 	cpuList, niceValue string
 	reasons            []string
 }
@@ -174,6 +190,8 @@ type planner struct {
 	// prevHogs are the roots of the apps the caller's previous decision
 	// moved out of the way (Input.PrevHogs), sorted.
 	prevHogs []int32
+	// cpusetGroups are Input.CPUSetGroups.
+	cpusetGroups []string
 }
 
 // Plan classifies in.Processes, picks the foreground and the scenario,
@@ -213,8 +231,9 @@ type Setting struct {
 // than keeps the Actions (the policy pipeline, once a tick): it appends
 // them to buf, in the order of Decision.Actions, and leaves
 // Decision.Actions nil. Reusing buf from tick to tick, a steady machine's
-// plan allocates only the Decision's Apps and CPU lists. The settings'
-// strings and reasons may be kept.
+// plan allocates nothing: not even the Decision's Apps, which are the
+// last tick's while they read the same. The settings' strings and
+// reasons may be kept.
 func (c *Coordinator) PlanSettings(in Input, buf []Setting) (Decision, []Setting) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -234,6 +253,13 @@ func (c *Coordinator) plan(in Input, out []Setting) (Decision, []Setting) {
 	}
 	b := c.group(in.Processes, regs, before)
 	s := &c.scratch
+	if m := &s.plan; m.holds(&in, before, b.apps) {
+		d := m.d
+		d.Apps = b.apps
+		s.builder = appBuilder{}
+		return d, append(out, m.settings...)
+	}
+	start := len(out)
 	s.texts.next()
 	s.roles = grow(s.roles, len(b.apps))
 	clear(s.roles)
@@ -241,7 +267,7 @@ func (c *Coordinator) plan(in Input, out []Setting) (Decision, []Setting) {
 	// through a pointer to a local one would move it to the heap.
 	s.decision = Decision{Scenario: ScenarioNone, Apps: b.apps, Foreground: -1}
 	s.hogs = s.hogs[:0]
-	p := &planner{c: c, b: b, d: &s.decision, roles: s.roles, prevHogs: in.PrevHogs}
+	p := &planner{c: c, b: b, d: &s.decision, roles: s.roles, prevHogs: in.PrevHogs, cpusetGroups: in.CPUSetGroups}
 	p.pickForeground(regs)
 
 	fg := p.d.ForegroundApp()
@@ -262,6 +288,7 @@ func (c *Coordinator) plan(in Input, out []Setting) (Decision, []Setting) {
 		d.Hogs = slices.Clone(s.hogs)
 	}
 	s.decision, s.builder = Decision{}, appBuilder{}
+	s.plan.store(&in, before, d, out[start:])
 	return d, out
 }
 
@@ -609,16 +636,20 @@ func (p *planner) emit(out []Setting) []Setting {
 	group := func(knob, target, value, why string) {
 		out = append(out, Setting{Knob: knob, Target: target, Value: value, Reasons: p.text(why).reasonsWith(summary)})
 	}
+	// The CPUs each group's cpuset holds its members on, nil for none.
+	var fgCPUs, bgCPUs []int
 	if fgUsed {
 		group(KnobCgroupWeight, GroupForeground, p.sprintf("%d", integer(cfg.ForegroundWeight)), "the foreground group's CPU weight")
 		if d.Scenario != ScenarioRenderCompile && len(d.FirstCPUs) > 0 {
 			group(KnobCgroupCPUSet, GroupForeground, p.cpuList(d.FirstCPUs), "the foreground's cores")
+			fgCPUs = p.carried(GroupForeground, d.FirstCPUs)
 		}
 	}
 	if bgUsed {
 		group(KnobCgroupWeight, GroupBackground, p.sprintf("%d", integer(cfg.BackgroundWeight)), "the background group's CPU weight")
 		if len(p.hogCPUs) > 0 {
 			group(KnobCgroupCPUSet, GroupBackground, p.cpuList(p.hogCPUs), "the background's cores")
+			bgCPUs = p.carried(GroupBackground, p.hogCPUs)
 		}
 	}
 	before := p.b.niceBefore // sorted by pid, as s.byPID: read in step
@@ -642,6 +673,7 @@ func (p *planner) emit(out []Setting) []Setting {
 		if !r.used {
 			r.used = true
 			r.reasons = r.why.reasonsWith(summary)
+			r.affinity = len(r.cpus) > 0 && !heldBy(r, fgCPUs, bgCPUs)
 			r.cpuList = p.cpuList(r.cpus)
 			if r.hasNi {
 				r.niceValue = p.sprintf("%d", integer(max(r.nice, cfg.MinNice)))
@@ -651,7 +683,7 @@ func (p *planner) emit(out []Setting) []Setting {
 		if r.group != "" {
 			out = append(out, Setting{Knob: KnobCgroupMember, Target: target, Value: r.group, Reasons: r.reasons})
 		}
-		if len(r.cpus) > 0 {
+		if r.affinity {
 			out = append(out, Setting{Knob: KnobAffinity, Target: target, Value: r.cpuList, Reasons: r.reasons})
 		}
 		if nice {
@@ -662,6 +694,28 @@ func (p *planner) emit(out []Setting) []Setting {
 		}
 	}
 	return out
+}
+
+// carried returns cpus when the caller can set group's cpuset
+// (Input.CPUSetGroups), so that the group's cpuset holds its members on
+// them; nil otherwise.
+func (p *planner) carried(group string, cpus []int) []int {
+	if slices.Contains(p.cpusetGroups, group) {
+		return cpus
+	}
+	return nil
+}
+
+// heldBy reports whether r's group's cpuset (fgCPUs or bgCPUs, from
+// carried) holds r's processes on r's CPUs.
+func heldBy(r *role, fgCPUs, bgCPUs []int) bool {
+	switch r.group {
+	case GroupForeground:
+		return fgCPUs != nil && slices.Equal(r.cpus, fgCPUs)
+	case GroupBackground:
+		return bgCPUs != nil && slices.Equal(r.cpus, bgCPUs)
+	}
+	return false
 }
 
 // plannable leaves out pid 1 and kernel threads (children of kthreadd,

@@ -23,7 +23,9 @@
 //     plus every registered pid and the parents of each listed process
 //     up to its root: grouping follows PPID only through listed
 //     processes), the topology and Registry.Snapshot(). A caller that
-//     changed nice values passes the ones from before in NiceBefore.
+//     changed nice values passes the ones from before in NiceBefore, and
+//     one whose actuators can set the groups' cpusets names those groups
+//     in CPUSetGroups.
 //  4. Hand Decision.Actions to the policy pipeline, which merges them
 //     with the other parts of the plan, applies hysteresis and passes
 //     the plan to the actuators (or records it in observe mode). Show
@@ -33,10 +35,13 @@
 //
 // Keep one Coordinator for the agent's life: it remembers each pid's rule
 // match between ticks (re-matching a process whose name, parent's name,
-// command line, executable or cgroup changed), the texts of its reasons,
-// the last core split, and reuses its buffers, so a tick over a steady
-// process list tests no rule and formats nothing. That memory never
-// changes a result. A Coordinator is safe for concurrent use as long as
+// command line, executable or cgroup changed), the last grouping (made
+// again only when a pid, a parent, a match or a registration changes),
+// the texts of its reasons, the last core split and the last plan, and
+// reuses its buffers, so a tick over a steady process list tests no rule
+// and formats nothing, and one whose CPU use and nice values hold too
+// plans nothing and allocates nothing. That memory never changes a
+// result. A Coordinator is safe for concurrent use as long as
 // the Fallback is (a mutex serializes Plan and Classify; the Fallback
 // must not call back into its Coordinator); a Decision and the apps
 // Classify returns share nothing with it that it writes again (reasons
@@ -109,8 +114,13 @@
 // Actions are desired settings, not differences (the actuators skip what
 // already holds), except nice values: a boost is not planned for a
 // process already at or above it, nor a demotion for one already below,
-// so a user's own renice stands. Affinity is planned per process as well
-// as the cgroups' cpusets, so the split holds where the cgroup knobs are
-// unavailable. Only listed processes are planned: a process that becomes
-// busy is planned on the tick its CPU use shows.
+// so a user's own renice stands. A process moved into a group whose
+// cpuset the caller can set (Input.CPUSetGroups) gets no affinity of its
+// own: the group's cpuset holds it on the group's CPUs, as the kernel
+// sets a process's affinity to its cpuset's when it joins, and its
+// children inherit both. Every other planned process, and every one
+// where the caller names no group (a host without the cpuset controller),
+// gets its affinity per process, so the split holds without cgroups.
+// Only listed processes are planned: a process that becomes busy is
+// planned on the tick its CPU use shows.
 package coord

@@ -59,8 +59,17 @@ func (p *Pipeline) ask(k Key, a ask) {
 	b := &p.board
 	a.next = -1
 	if e.tick != p.tick {
-		e.tick, e.slot = p.tick, int32(len(b.slots))
-		b.slots = append(b.slots, slot{e: e, win: a, first: -1, last: -1})
+		n := len(b.slots)
+		e.tick, e.slot = p.tick, int32(n)
+		// Grown in place, not appended: a slot is big, and append would
+		// build it on the stack first.
+		if n < cap(b.slots) {
+			b.slots = b.slots[:n+1]
+		} else {
+			b.slots = append(b.slots, slot{})
+		}
+		s := &b.slots[n]
+		s.e, s.win, s.first, s.last = e, a, -1, -1
 		return
 	}
 	s := &b.slots[e.slot]

@@ -27,7 +27,10 @@
 //   - The coordinator groups the processes into apps, finds the
 //     foreground and plans the scenario (core split, nice, I/O priority,
 //     cgroups). It sees each process's nice value from before GAMESA
-//     reniced it, so a boost in force still reads as one to make.
+//     reniced it, so a boost in force still reads as one to make, and
+//     the groups whose cgroup.cpuset the knob inventory shows writable:
+//     a process it moves into one of them has its CPUs from the group's
+//     cpuset, not an affinity of its own.
 //   - The rules' features come from the sample (with the models' outputs
 //     in Sample.Insights) and the coordinator's apps, in the rules' class
 //     names (Config.RuleClasses: voice_chat reads as voice, compiler as

@@ -83,6 +83,7 @@ type Pipeline struct {
 	modePlan modePlan
 	order    []*entry
 	groups   []string
+	cpusets  []string
 
 	// seq is this tick's asks' entries in order, prevSeq the last
 	// tick's, cursor where in prevSeq the next ask is looked for.
@@ -99,8 +100,11 @@ type Pipeline struct {
 	capReasons [][]string
 	capMemo    capMemo
 
-	// lastHeld and lastOverruled size the next tick's lists.
-	lastHeld, lastOverruled int
+	// held and overruled collect the tick's lists; lastHeld and
+	// lastOverruled are the lists the last decision got, which the next
+	// shares while they read the same.
+	held, lastHeld           []Held
+	overruled, lastOverruled []Overruled
 
 	pidTargets map[int32]string
 	regPIDs    map[int32]bool // the registered apps' pids, this tick
@@ -230,8 +234,9 @@ func (p *Pipeline) ModeOverride() (power.Mode, bool) { return p.auto.Override() 
 // and the precedence.
 func (p *Pipeline) Decide(in Input) *Decision {
 	now, dt := p.advance(in.Now)
-	// The lists are sized from the last tick: a steady state grows none.
-	d := &Decision{Time: now, Foreground: -1, Held: make([]Held, 0, p.lastHeld), Overruled: make([]Overruled, 0, p.lastOverruled)}
+	// Held and Overruled collect in the pipeline's buffers; the decision
+	// gets its own lists at the end (shareList).
+	d := &Decision{Time: now, Foreground: -1, Held: p.held[:0], Overruled: p.overruled[:0]}
 	if !now.Equal(in.Now) {
 		d.Notes = append(d.Notes, fmt.Sprintf("the tick's time %v is before the previous tick's; decided as of %v", in.Now, now))
 	}
@@ -243,7 +248,8 @@ func (p *Pipeline) Decide(in Input) *Decision {
 	// them, so that a boost in force still reads as one to make.
 	var cd coord.Decision
 	cd, p.settings = p.coord.PlanSettings(coord.Input{Processes: in.Processes, Topology: in.Topology,
-		Registrations: in.Registrations, PrevHogs: p.hogs, NiceBefore: p.niceBefore()}, p.settings[:0])
+		Registrations: in.Registrations, PrevHogs: p.hogs, NiceBefore: p.niceBefore(),
+		CPUSetGroups: p.cpusetGroups(in.Knobs)}, p.settings[:0])
 	p.hogs = append(p.hogs[:0], cd.Hogs...)
 	d.Scenario, d.Apps, d.Foreground, d.ForegroundBy = cd.Scenario, cd.Apps, cd.Foreground, cd.ForegroundBy
 	d.Notes = append(d.Notes, cd.Notes...)
@@ -261,8 +267,41 @@ func (p *Pipeline) Decide(in Input) *Decision {
 	p.askCoordinator(p.settings)
 	p.askRules(d, res, &cd)
 	p.settle(d, &in, now)
-	p.lastHeld, p.lastOverruled = len(d.Held), len(d.Overruled)
+	p.held, p.overruled = d.Held, d.Overruled
+	d.Held = shareList(d.Held, &p.lastHeld, sameHeld)
+	d.Overruled = shareList(d.Overruled, &p.lastOverruled, sameOverruled)
 	return d
+}
+
+// shareList returns the list the decision keeps of the tick's list in
+// buf (the pipeline's scratch): *last, the previous decision's, while it
+// holds the same, else a copy, which becomes *last. A steady tick then
+// allocates no list of its own.
+func shareList[T any](buf []T, last *[]T, same func(a, b *T) bool) []T {
+	l := *last
+	if len(l) == len(buf) {
+		i := 0
+		for i < len(buf) && same(&buf[i], &l[i]) {
+			i++
+		}
+		if i == len(buf) {
+			clear(buf) // the scratch keeps no reasons alive
+			return l
+		}
+	}
+	*last = slices.Clone(buf)
+	clear(buf)
+	return *last
+}
+
+func sameHeld(a, b *Held) bool {
+	return a.Key == b.Key && a.Value == b.Value && a.Wanted == b.Wanted && a.Source == b.Source &&
+		a.Kind == b.Kind && a.Count == b.Count && a.Need == b.Need && a.Until.Equal(b.Until)
+}
+
+func sameOverruled(a, b *Overruled) bool {
+	return a.Key == b.Key && a.Source == b.Source && a.Value == b.Value && a.By == b.By &&
+		a.ByValue == b.ByValue && slices.Equal(a.Reasons, b.Reasons)
 }
 
 // advance takes the tick's time, never before the previous one's, and
@@ -293,6 +332,19 @@ func (p *Pipeline) niceBefore() []coord.PIDNice {
 	return p.niceList
 }
 
+// cpusetGroups lists the groups whose cgroup.cpuset the knob inventory
+// shows writable: the coordinator leaves the affinity of their members
+// to the group.
+func (p *Pipeline) cpusetGroups(knobs []*gamesav1.Knob) []string {
+	p.cpusets = p.cpusets[:0]
+	for _, k := range knobs {
+		if k.GetName() == coord.KnobCgroupCPUSet && k.GetWritable() && !slices.Contains(p.cpusets, k.GetTarget()) {
+			p.cpusets = append(p.cpusets, k.GetTarget())
+		}
+	}
+	return p.cpusets
+}
+
 // noteRegistered records the registered apps' pids, whose settings act
 // at once.
 func (p *Pipeline) noteRegistered(cd *coord.Decision) {
@@ -312,7 +364,11 @@ func (p *Pipeline) noteRegistered(cd *coord.Decision) {
 func (p *Pipeline) ruleApps(cd *coord.Decision) rules.Apps {
 	p.running = p.running[:0]
 	for i := range cd.Apps {
-		if name, ok := p.cfg.RuleClasses[cd.Apps[i].Class]; ok {
+		cl := cd.Apps[i].Class
+		if cl == coord.ClassUnknown {
+			continue // most apps; never a rule class (Config.Validate)
+		}
+		if name, ok := p.cfg.RuleClasses[cl]; ok {
 			p.running = append(p.running, name)
 		}
 	}

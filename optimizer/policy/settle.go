@@ -81,6 +81,14 @@ func (p *Pipeline) step(d *Decision, e *entry, want string, reasons []string, sr
 	e.action = nil
 }
 
+// steadyAsk reports whether the ask w is for e's value in force, with the
+// very reasons slice it carries, and nothing else waits: step's steady
+// case, told without a call.
+func steadyAsk(e *entry, w *ask) bool {
+	return e.candN == 0 && e.value != "" && e.value == w.value && len(e.reasons) == len(w.reasons) &&
+		(len(e.reasons) == 0 || &e.reasons[0] == &w.reasons[0])
+}
+
 // sameReasons reports whether old and new hold the same strings. The
 // coordinator gives all the actions of one app one reasons slice, so the
 // last comparison that held is remembered: the app's other settings,
@@ -152,6 +160,13 @@ func (p *Pipeline) settle(d *Decision, in *Input, now time.Time) {
 			b.resolve(s, d, e.reasons)
 		}
 		w := &s.win
+		if steadyAsk(e, w) {
+			// Most settings, most ticks: the value in force asked for
+			// again, for the same reasons. step would only note it.
+			e.lastAsked, e.source = now, w.source
+			order = append(order, e)
+			continue
+		}
 		p.step(d, e, w.value, w.reasons, w.source, w.urgent, now, in)
 		if e.value != "" {
 			order = append(order, e)

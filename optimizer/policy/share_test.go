@@ -62,3 +62,42 @@ func TestSteadyPlansShareActions(t *testing.T) {
 		t.Fatalf("the compile's settings kept their reasons after its CPU use halved:\n%s", planText(next))
 	}
 }
+
+// TestSteadyDecisionsShareLists runs the busy desktop until a rule has
+// overruled the coordinator for a while (the background compile's I/O
+// priority): consecutive decisions then share the list of what was
+// overruled. When the compile quietens, the conflict goes from the new
+// decision, and the decision before keeps its list.
+func TestSteadyDecisionsShareLists(t *testing.T) {
+	p, err := policy.New(policy.DefaultConfig(), policy.DefaultParts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := policy.Input{Knobs: loadKnobs(t, "desktop-16"), Processes: busyDesktop(), Topology: loadTopology(t, "desktop-8c16t")}
+	now := time.Date(2025, 6, 1, 20, 0, 0, 0, time.UTC)
+	var prev, d *policy.Decision
+	for tick := range 16 { // past the compile rule's `for: 10s`
+		in.Now = now.Add(time.Duration(tick) * time.Second)
+		prev, d = d, p.Decide(in)
+		checkDecision(t, d)
+	}
+	if len(d.Overruled) == 0 || len(d.Overruled) != len(prev.Overruled) || &d.Overruled[0] != &prev.Overruled[0] {
+		t.Fatalf("a steady decision's %d overruled requests are not the last one's %d", len(d.Overruled), len(prev.Overruled))
+	}
+	overruled := fmt.Sprint(d.Overruled)
+
+	for i := range in.Processes {
+		if pr := &in.Processes[i]; pr.Name == "make" || pr.Name == "cc1plus" || pr.Name == "ld" {
+			pr.CPUPercent = 0 // no hog: the coordinator asks nothing of it
+		}
+	}
+	in.Now = in.Now.Add(time.Second)
+	next := p.Decide(in)
+	checkDecision(t, next)
+	if got := fmt.Sprint(d.Overruled); got != overruled {
+		t.Fatalf("the next tick changed the overruled requests before it:\n%s\nwas\n%s", got, overruled)
+	}
+	if len(next.Overruled) != 0 {
+		t.Fatalf("the quiet compile's I/O priority is still contested: %v", next.Overruled)
+	}
+}
