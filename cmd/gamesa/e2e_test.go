@@ -30,6 +30,11 @@ import (
 var binPath string
 
 func TestMain(m *testing.M) {
+	// GAMESA_BIN runs the tests against a binary built elsewhere, on a
+	// machine without Go (the GPU machine, say).
+	if binPath = os.Getenv("GAMESA_BIN"); binPath != "" {
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "gamesa-e2e-")
 	if err != nil {
 		panic(err)
@@ -201,6 +206,7 @@ func TestEndToEnd(t *testing.T) {
 	if tel.GetSample().GetProcesses().GetTotal() == 0 {
 		t.Error("sample counts no processes")
 	}
+	checkGPUs(t, tel.GetSample())
 
 	// The CLI, as a person would run it.
 	out, code := runCLI(t, bin, "status", "--addr", a.grpcAddr, "-o", "json")
@@ -341,4 +347,34 @@ func lineStarting(out, prefix string) string {
 		}
 	}
 	return ""
+}
+
+// checkGPUs compares the sample's NVIDIA GPUs with what nvidia-smi says,
+// where there is one: index, UUID, name and memory total must agree.
+func checkGPUs(t *testing.T, s *gamesav1.Sample) {
+	t.Helper()
+	out, err := exec.Command("nvidia-smi", "--query-gpu=index,uuid,name,memory.total", "--format=csv,noheader,nounits").Output()
+	if err != nil {
+		t.Logf("no nvidia-smi answer (%v): the sample must hold no GPU", err)
+		if n := len(s.GetGpus()); n != 0 {
+			t.Errorf("sample has %d GPUs but nvidia-smi does not run", n)
+		}
+		return
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(s.GetGpus()) != len(lines) {
+		t.Fatalf("sample has %d GPUs; nvidia-smi lists %d:\n%s", len(s.GetGpus()), len(lines), out)
+	}
+	for i, line := range lines {
+		f := strings.Split(line, ", ")
+		g := s.GetGpus()[i]
+		t.Logf("gpu %d: %q %s, %d MiB, %.0f%% busy, %.1f W of %.1f W, %.0f °C", g.GetIndex(), g.GetName(), g.GetUuid(), g.GetMemoryTotalBytes()>>20, g.GetUtilizationPercent(), g.GetPowerWatts(), g.GetPowerLimitWatts(), g.GetTemperatureCelsius())
+		if len(f) != 4 {
+			t.Fatalf("nvidia-smi line %q: want 4 fields", line)
+		}
+		mib, _ := strconv.ParseUint(f[3], 10, 64)
+		if strconv.Itoa(int(g.GetIndex())) != f[0] || g.GetUuid() != f[1] || g.GetName() != f[2] || g.GetMemoryTotalBytes()>>20 != mib {
+			t.Errorf("gpu %d = %d %s %q %d MiB; nvidia-smi says %s", i, g.GetIndex(), g.GetUuid(), g.GetName(), g.GetMemoryTotalBytes()>>20, line)
+		}
+	}
 }

@@ -44,3 +44,19 @@ func TestSystemLibrary(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSystemLibrary is one Collect through the machine's own NVML: the
+// cost the agent pays every tick on a GPU machine. It is skipped without one.
+func BenchmarkSystemLibrary(b *testing.B) {
+	c := gpu.New(gpu.Options{})
+	defer c.Close()
+	if _, err := collect(b, c, t0); err != nil {
+		b.Skipf("no NVIDIA GPU here: %v", err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := collect(b, c, t0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
