@@ -7,9 +7,10 @@
 //  1. One goroutine (the node's loop) appends each sample, once per tick, to
 //     a Ring and a Recorder. Any number of goroutines read (gRPC
 //     ListHistory, the CLI, the dashboard, model training) at the same time.
-//  2. Samples are shared, not copied. After Append the caller must not
-//     modify the sample; readers of a Ring get the very pointers appended
-//     and must not modify them either. A Recorder decodes fresh copies.
+//  2. A Ring keeps each sample encoded (a decoded sample takes about three
+//     times the memory) and its newest one as appended. After Append the
+//     caller must not modify the sample, and readers must not modify what
+//     Latest returns; Range, and a Recorder, decode fresh copies.
 //  3. Every sample needs a time (Sample.time) between the years 1678 and
 //     2262, the span of int64 Unix nanoseconds; other samples are rejected
 //     with ErrBadTime.

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
 )
 
@@ -13,23 +15,27 @@ import (
 // optionally, by age. It is safe for concurrent use: one writer appends
 // while any number of readers query.
 //
-// Samples are shared, not copied: after Append the caller must not modify
-// the sample, and readers must not modify what Range or Latest return.
+// Samples are kept encoded, each in a buffer its slot reuses, so a full ring
+// costs its samples' wire size (about 2 KB each for a host sample, against
+// 7 KB decoded) and Append allocates nothing once the buffers have grown.
+// The newest sample is also kept as appended: after Append the caller must
+// not modify it, and readers must not modify what Latest returns. Range
+// decodes fresh copies.
 type Ring struct {
 	mu        sync.RWMutex
 	retention int64 // nanoseconds; 0: capacity alone bounds the ring
-	samples   []*gamesav1.Sample
-	// times mirrors samples' times in Unix nanoseconds, so the binary
-	// search in Range touches one flat slice instead of chasing pointers.
-	times []int64
-	head  int // slot of the oldest sample
-	n     int // samples held
+	enc       [][]byte
+	// times mirrors the samples' times in Unix nanoseconds, so the binary
+	// search in Range touches one flat slice.
+	times  []int64
+	head   int // slot of the oldest sample
+	n      int // samples held
+	latest *gamesav1.Sample
 }
 
 // NewRing returns a Ring that holds at most capacity samples and drops
 // samples older than the newest minus retention. A retention of 0 leaves
-// capacity as the only bound. All memory is allocated here: Append never
-// allocates.
+// capacity as the only bound.
 func NewRing(capacity int, retention time.Duration) (*Ring, error) {
 	if capacity <= 0 {
 		return nil, fmt.Errorf("history: ring capacity %d must be positive", capacity)
@@ -39,7 +45,7 @@ func NewRing(capacity int, retention time.Duration) (*Ring, error) {
 	}
 	return &Ring{
 		retention: int64(retention),
-		samples:   make([]*gamesav1.Sample, capacity),
+		enc:       make([][]byte, capacity),
 		times:     make([]int64, capacity),
 	}, nil
 }
@@ -70,26 +76,27 @@ func (r *Ring) Append(s *gamesav1.Sample) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for r.n > 0 {
-		newest := r.slot(r.n - 1)
-		if r.times[newest] <= t {
-			break
-		}
-		r.samples[newest] = nil // let the GC have it
+	for r.n > 0 && r.times[r.slot(r.n-1)] > t {
 		r.n--
 	}
+	i := r.slot(r.n)
 	if r.n == len(r.times) {
-		r.samples[r.head], r.times[r.head] = s, t
+		i = r.head
+	}
+	b, err := proto.MarshalOptions{}.MarshalAppend(r.enc[i][:0], s)
+	if err != nil {
+		return fmt.Errorf("history: encode sample: %w", err)
+	}
+	r.enc[i], r.times[i] = b, t
+	if r.n == len(r.times) {
 		r.head = r.slot(1)
 	} else {
-		i := r.slot(r.n)
-		r.samples[i], r.times[i] = s, t
 		r.n++
 	}
+	r.latest = s
 	if r.retention > 0 {
 		cutoff := subSat(t, r.retention)
 		for r.n > 0 && r.times[r.head] < cutoff {
-			r.samples[r.head] = nil
 			r.head = r.slot(1)
 			r.n--
 		}
@@ -111,7 +118,7 @@ func (r *Ring) Latest() *gamesav1.Sample {
 	if r.n == 0 {
 		return nil
 	}
-	return r.samples[r.slot(r.n-1)]
+	return r.latest
 }
 
 // Oldest returns the time of the oldest sample held, or the zero Time when
@@ -162,9 +169,14 @@ func (r *Ring) rangeLocked(start, end int64, limit int) ([]*gamesav1.Sample, boo
 	if count == 0 {
 		return nil, false
 	}
-	out := make([]*gamesav1.Sample, count)
-	for i := range out {
-		out[i] = r.samples[r.slot(lo+i)]
+	out := make([]*gamesav1.Sample, 0, count)
+	for i := range count {
+		s := new(gamesav1.Sample)
+		// The ring encoded every record itself: a failure here is a bug,
+		// and skipping the sample keeps the query alive.
+		if proto.Unmarshal(r.enc[r.slot(lo+i)], s) == nil {
+			out = append(out, s)
+		}
 	}
 	return out, truncated
 }
