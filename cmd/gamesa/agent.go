@@ -42,6 +42,7 @@ then flags. --dev is a single node on loopback with a temporary data directory.`
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			go trimStartupMemory(ctx, n.Ready(), cfg.Logger)
 			return n.Run(ctx)
 		},
 	}
