@@ -67,13 +67,32 @@ type procPrev struct {
 	start uint64
 	gen   uint32
 	fd    int32 // its stat file, or noFD
+	// desc is what describe read of it while it was in the top N; nil
+	// until then. It belongs to this pid and start time only.
+	desc *procDesc
 }
+
+// procDesc is the part of a top process's entry that comes from its
+// cmdline and status files. It rarely changes (setproctitle, a daemon that
+// drops privileges), so it is read again only every describeEvery calls:
+// two opens and the kernel's formatting of status per top process per
+// second were a sixth of an idle agent's process sampling.
+type procDesc struct {
+	cmdline string
+	uid     uint32
+	hasUID  bool
+	gen     uint32 // the call that read it
+}
+
+// describeEvery is how many calls a description is kept.
+const describeEvery = 30
 
 // candidate is a process in the running top N.
 type candidate struct {
 	pid   int32
 	ticks uint64 // CPU ticks since the previous call
 	st    pidStat
+	desc  *procDesc // cached description, or nil
 }
 
 // NewProcesses returns the process collector for the machine at roots,
@@ -167,7 +186,10 @@ func (p *Processes) Collect(ctx context.Context, s *gamesav1.Sample) error {
 			// its CPU time falls inside it.
 			c.ticks = ticks
 		}
-		p.prev[pid] = procPrev{ticks: ticks, start: c.st.start, gen: p.gen, fd: fd}
+		if seen && old.start == c.st.start {
+			c.desc = old.desc
+		}
+		p.prev[pid] = procPrev{ticks: ticks, start: c.st.start, gen: p.gen, fd: fd, desc: c.desc}
 		p.consider(&c)
 	}
 	for pid, old := range p.prev {
@@ -252,20 +274,25 @@ func busier(a, b *candidate) bool {
 }
 
 // describe builds the entry of one top process, reading what only the top N
-// need. It returns nil if the process exited meanwhile.
+// need (or taking it from the description cached on the process). It
+// returns nil if the process exited meanwhile.
 func (p *Processes) describe(c *candidate, secs float64, errs *fieldErrors) *gamesav1.Process {
-	cmd, err := readPrefix(p.pidPath(c.pid, "cmdline"), p.cmdBuf)
-	if err != nil {
-		if !vanished(err) {
-			errs.add(err)
+	d := c.desc
+	if d == nil || p.gen-d.gen >= describeEvery {
+		var ok bool
+		if d, ok = p.readDesc(c.pid, errs); !ok {
+			return nil
 		}
-		return nil
+		if prev, seen := p.prev[c.pid]; seen {
+			prev.desc = d
+			p.prev[c.pid] = prev
+		}
 	}
 	proc := &gamesav1.Process{
 		Pid:      c.pid,
 		Ppid:     c.st.ppid,
 		Name:     text(c.st.comm[:c.st.commLen]),
-		Cmdline:  cmdline(cmd),
+		Cmdline:  d.cmdline,
 		RssBytes: c.st.rssPages * p.pageSize,
 		State:    string(c.st.state),
 		Nice:     c.st.nice,
@@ -274,21 +301,39 @@ func (p *Processes) describe(c *candidate, secs float64, errs *fieldErrors) *gam
 	if secs > 0 {
 		proc.CpuPercent = float64(c.ticks) / userHZ / secs * 100
 	}
-	path := p.pidPath(c.pid, "status")
+	if d.hasUID {
+		proc.Uid, proc.User = d.uid, p.users.name(d.uid) // names follow passwd
+	}
+	return proc
+}
+
+// readDesc reads a process's cmdline and owner. ok is false when it
+// exited meanwhile or its cmdline cannot be read; a status that does not
+// parse still describes it, without an owner.
+func (p *Processes) readDesc(pid int32, errs *fieldErrors) (d *procDesc, ok bool) {
+	cmd, err := readPrefix(p.pidPath(pid, "cmdline"), p.cmdBuf)
+	if err != nil {
+		if !vanished(err) {
+			errs.add(err)
+		}
+		return nil, false
+	}
+	d = &procDesc{cmdline: cmdline(cmd), gen: p.gen}
+	path := p.pidPath(pid, "status")
 	b, err := p.status.read(path)
 	if err != nil {
 		if !vanished(err) {
 			errs.add(err)
 		}
-		return nil
+		return nil, false
 	}
 	uid, err := parseStatusUID(path, b)
 	if err != nil {
 		errs.add(err)
-		return proc
+		return d, true
 	}
-	proc.Uid, proc.User = uid, p.users.name(uid)
-	return proc
+	d.uid, d.hasUID = uid, true
+	return d, true
 }
 
 // pidPath returns <proc>/<pid>/<file>, built in a reused buffer.

@@ -359,3 +359,41 @@ func TestParseUptime(t *testing.T) {
 		}
 	}
 }
+
+// TestProcessesDescriptionCached: a top process's cmdline is read once and
+// kept for describeEvery calls, then read again; a pid reused by a new
+// process (another start time) is read at once.
+func TestProcessesDescriptionCached(t *testing.T) {
+	dir, roots := fixture(t)
+	p := newTestProcesses(t, roots, 100)
+	cmdOf := func(s *gamesav1.Sample, pid int32) string {
+		t.Helper()
+		for _, proc := range s.GetProcesses().GetTop() {
+			if proc.GetPid() == pid {
+				return proc.GetCmdline()
+			}
+		}
+		t.Fatalf("pid %d not listed", pid)
+		return ""
+	}
+	const firefox = "/usr/lib/firefox/firefox"
+	if got := cmdOf(collect(t, p, 0), 1523); got != firefox {
+		t.Fatalf("cmdline = %q; want %q", got, firefox)
+	}
+	writeFile(t, dir, "proc/1523/cmdline", "firefox-renamed\x00")
+	for i := 1; i < describeEvery; i++ {
+		if got := cmdOf(collect(t, p, float64(i)), 1523); got != firefox {
+			t.Fatalf("call %d: cmdline = %q; want the cached %q", i, got, firefox)
+		}
+	}
+	if got := cmdOf(collect(t, p, describeEvery), 1523); got != "firefox-renamed" {
+		t.Errorf("after %d calls cmdline = %q; want it read again", describeEvery, got)
+	}
+
+	// The pid now belongs to a process started later: no cache applies.
+	writeFile(t, dir, "proc/1523/cmdline", "/usr/bin/newcomer\x00")
+	editFile(t, dir, "proc/1523/stat", " 0 4000 ", " 0 4100 ")
+	if got := cmdOf(collect(t, p, describeEvery+1), 1523); got != "/usr/bin/newcomer" {
+		t.Errorf("reused pid: cmdline = %q; want the new process's", got)
+	}
+}
