@@ -67,7 +67,17 @@ type actuation struct {
 	last      *gamesav1.GetPlanResponse
 	lastStep  time.Time
 	lastNote  string
+	// inv is the knob inventory the pipeline decides from, read at invAt:
+	// reading every knob file each second was a tenth of an idle agent's
+	// CPU, so it is read again only after inventoryMaxAge, or when this
+	// node changed a knob (nil).
+	inv   []*gamesav1.Knob
+	invAt time.Time
 }
+
+// inventoryMaxAge is how long a change someone else makes to a knob can go
+// unseen by the pipeline; the node's own changes are seen at the next step.
+const inventoryMaxAge = 10 * time.Second
 
 // newActuation opens the machine's hands. On the simulated source they are
 // the simulated machine (which nothing real backs, so it obeys plans in
@@ -187,6 +197,7 @@ func compileRuleFiles(schema *rules.Schema, files []string, read rules.ReadFunc)
 // open opens the actuators' journal. salvage reads a corrupt journal's
 // good records as pending, for a person's revert decision.
 func (a *actuation) open(ctx context.Context, salvage bool) error {
+	a.inv = nil
 	cfg := a.acfg
 	cfg.Salvage = salvage
 	set, err := actuators.Open(ctx, cfg)
@@ -259,7 +270,7 @@ func (a *actuation) step(ctx context.Context, s *gamesav1.Sample, now time.Time)
 		a.last = &gamesav1.GetPlanResponse{Mode: a.modeName(), EvaluatedAt: timestamppb.New(now), Notes: []string{"blocked: " + a.blocked}}
 		return
 	}
-	inv, err := a.hands.Inventory(ctx)
+	inv, err := a.inventory(ctx, now)
 	if err != nil {
 		a.logOnce("knob inventory", err)
 		return
@@ -287,12 +298,38 @@ func (a *actuation) step(ctx context.Context, s *gamesav1.Sample, now time.Time)
 	if a.blocked == "" {
 		results = a.hands.apply(ctx, d.Plan, a.enforce)
 		results = append(results, a.release(ctx, d.Release)...)
+		if anyApplied(results) { // the simulated machine obeys in observe mode too
+			a.inv = nil
+		}
 	}
 	pd := d.Proto()
 	if err := a.decisions.add(pd); err != nil {
 		a.logOnce("recording the decision", err)
 	}
 	a.last = &gamesav1.GetPlanResponse{Plan: d.Plan, Results: results, Mode: a.modeName(), EvaluatedAt: timestamppb.New(now), Notes: notes}
+}
+
+// inventory returns the knob inventory, read again when it is older than
+// inventoryMaxAge or was dropped after a change.
+func (a *actuation) inventory(ctx context.Context, now time.Time) ([]*gamesav1.Knob, error) {
+	if a.inv != nil && now.Sub(a.invAt) < inventoryMaxAge && !now.Before(a.invAt) {
+		return a.inv, nil
+	}
+	inv, err := a.hands.Inventory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a.inv, a.invAt = inv, now
+	return inv, nil
+}
+
+func anyApplied(rs []*gamesav1.ActionResult) bool {
+	for _, r := range rs {
+		if r.GetStatus() == actuators.Applied.String() {
+			return true
+		}
+	}
+	return false
 }
 
 // reloadRules switches to the rule files' new contents when they changed
@@ -420,6 +457,7 @@ func (h simHands) apply(ctx context.Context, plan *gamesav1.Plan, _ bool) []*gam
 func (a *actuation) revert(ctx context.Context, fromJournal, discard bool) ([]*gamesav1.ActionResult, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.inv = nil
 	if fromJournal || discard {
 		if a.set != nil && !a.set.Pending() {
 			return nil, errors.New("no journal waits for a decision")

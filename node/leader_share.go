@@ -130,7 +130,15 @@ func (a *allocator) fetchShare(ctx context.Context) (*share, error) {
 		} else if lc := c.raft.LastContact(); !lc.IsZero() {
 			confirmed = lc
 		}
-		return shareFrom(c.raft.State(), c.id, confirmed, c.id), nil
+		st := c.raft.State()
+		if cur := a.share.Load(); cur != nil && cur.from == c.id && cur.index == st.Index() && cur.epoch == st.Epoch() {
+			// The replica has applied nothing since: the same share,
+			// newly confirmed, without copying the allocation again.
+			sh := *cur
+			sh.confirmed = confirmed
+			return &sh, nil
+		}
+		return shareFrom(st, c.id, confirmed, c.id), nil
 	}
 	_, addr := c.target()
 	if addr == "" {
