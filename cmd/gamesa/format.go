@@ -79,7 +79,17 @@ func writeSample(w io.Writer, s *gamesav1.Sample, now time.Time) {
 		fmt.Fprintf(w, "fan\t%s  %.0f rpm\n", f.GetName(), f.GetRpm())
 	}
 	if p := s.GetPower(); p != nil {
-		parts := []string{fmt.Sprintf("%.1f W total", p.GetTotalWatts())}
+		parts := []string{"draw not measured (no RAPL)"}
+		if p.GetTotalWatts() > 0 || len(p.GetRapl()) > 0 {
+			parts[0] = fmt.Sprintf("%.1f W total", p.GetTotalWatts())
+		}
+		if gpus := s.GetGpus(); len(gpus) > 0 {
+			watts := 0.0
+			for _, g := range gpus {
+				watts += g.GetPowerWatts()
+			}
+			parts = append(parts, fmt.Sprintf("GPUs %.1f W", watts))
+		}
 		for _, d := range p.GetRapl() {
 			parts = append(parts, fmt.Sprintf("%s %.1f W", d.GetName(), d.GetWatts()))
 		}
