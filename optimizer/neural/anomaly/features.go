@@ -62,13 +62,27 @@ var stdCeil = [Signals]float32{
 // "gpu" or "nvme"): they have their own thermal paths, and the GPU's is
 // hotter than the CPU's in a game, which would hide the CPU's sensor.
 func cpuTemp(s *gamesav1.Sample) (float64, bool) {
+	var m neural.ListMask
+	return hottestCPU(s.GetThermal(), cpuSensors(&m, s.GetThermal()))
+}
+
+// hottestCPU is cpuTemp over sensors ts whose CPU sensors cpu marks.
+func hottestCPU(ts []*gamesav1.ThermalSensor, cpu []bool) (float64, bool) {
 	t, ok := math.Inf(-1), false
-	for _, ts := range s.GetThermal() {
-		if isCPUSensor(ts) {
-			t, ok = max(t, ts.GetTemperatureCelsius()), true
+	for i, s := range ts {
+		if cpu[i] {
+			t, ok = max(t, s.GetTemperatureCelsius()), true
 		}
 	}
 	return t, ok
+}
+
+// cpuSensors marks which of a sample's thermal sensors are the CPU's
+// (isCPUSensor), made again only when the sensor list changes.
+func cpuSensors(m *neural.ListMask, ts []*gamesav1.ThermalSensor) []bool {
+	return m.Of(len(ts),
+		func(i int) (string, string) { return ts[i].GetChip(), ts[i].GetName() },
+		func(i int) bool { return isCPUSensor(ts[i]) })
 }
 
 // isCPUSensor reports whether ts is one the detector reads as the CPU's.
@@ -95,10 +109,10 @@ func containsFold(s, sub string) bool {
 }
 
 // readSignals fills row with s's raw signals, except sigTempRate, which
-// needs the previous sample. It reports an error wrapping
-// neural.ErrNonFinite for a NaN or infinite input.
-func readSignals(row *[Signals]float32, s *gamesav1.Sample) error {
-	if err := checkFolded(s); err != nil {
+// needs the previous sample; cpu marks s's CPU sensors. It reports an
+// error wrapping neural.ErrNonFinite for a NaN or infinite input.
+func readSignals(row *[Signals]float32, s *gamesav1.Sample, cpu []bool) error {
+	if err := checkFolded(s, cpu); err != nil {
 		return err
 	}
 	var maxCore float64
@@ -116,7 +130,7 @@ func readSignals(row *[Signals]float32, s *gamesav1.Sample) error {
 		}
 		procs[i] = min(p.GetCpuPercent(), 100)
 	}
-	temp, ok := cpuTemp(s)
+	temp, ok := hottestCPU(s.GetThermal(), cpu)
 	if !ok {
 		temp = 0 // no sensor: a constant, which the model learns as such
 	}
@@ -140,7 +154,7 @@ func readSignals(row *[Signals]float32, s *gamesav1.Sample) error {
 
 // checkFolded reports a non-finite value among the inputs that readSignals
 // reduces with max, which would hide a −Inf (and name no culprit).
-func checkFolded(s *gamesav1.Sample) error {
+func checkFolded(s *gamesav1.Sample, cpu []bool) error {
 	bad := func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
 	for _, c := range s.GetCpu().GetCores() {
 		if bad(c.GetUtilizationPercent()) {
@@ -152,8 +166,8 @@ func checkFolded(s *gamesav1.Sample) error {
 			return fmt.Errorf("anomaly: fan %q rpm = %v: %w", f.GetName(), f.GetRpm(), neural.ErrNonFinite)
 		}
 	}
-	for _, ts := range s.GetThermal() {
-		if isCPUSensor(ts) && bad(ts.GetTemperatureCelsius()) {
+	for i, ts := range s.GetThermal() {
+		if cpu[i] && bad(ts.GetTemperatureCelsius()) {
 			return fmt.Errorf("anomaly: sensor %q = %v: %w", ts.GetName(), ts.GetTemperatureCelsius(), neural.ErrNonFinite)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/krystalstack/gamesa/optimizer/neural"
 	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
 )
 
@@ -141,6 +142,37 @@ func TestReportString(t *testing.T) {
 	for _, want := range []string{"fan-failure", "0.750", "0.900", "0.0050"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("String() = %q; want it to contain %q", s, want)
+		}
+	}
+}
+
+// TestSensorMaskFollowsTheList feeds one mask sensor lists that change in
+// length, in a chip and in a name, and checks each answer against judging
+// every sensor afresh.
+func TestSensorMaskFollowsTheList(t *testing.T) {
+	sensor := func(chip, name string, c float64) *gamesav1.ThermalSensor {
+		return &gamesav1.ThermalSensor{Chip: chip, Name: name, TemperatureCelsius: c}
+	}
+	lists := [][]*gamesav1.ThermalSensor{
+		{sensor("coretemp", "Package id 0", 60), sensor("amdgpu", "edge", 90)},
+		{sensor("coretemp", "Package id 0", 61), sensor("amdgpu", "edge", 91)},   // same sensors, new readings
+		{sensor("coretemp", "Package id 0", 61), sensor("k10temp", "edge", 91)},  // a chip changes
+		{sensor("coretemp", "Package id 0", 62), sensor("k10temp", "nvme0", 95)}, // a name changes
+		{sensor("coretemp", "Package id 0", 62)},                                 // the list shrinks
+		{},
+		{sensor("nvidia-gpu", "GPU core", 80), sensor("coretemp", "Core 1", 70), sensor("acpitz", "temp1", 50)},
+	}
+	want := []float64{60, 61, 91, 62, 62, math.Inf(-1), 70}
+	var m neural.ListMask
+	for i, ts := range lists {
+		mask := cpuSensors(&m, ts)
+		for j, s := range ts {
+			if mask[j] != isCPUSensor(s) {
+				t.Errorf("list %d: sensor %q %q marked CPU %v; want %v", i, s.GetChip(), s.GetName(), mask[j], !mask[j])
+			}
+		}
+		if got, ok := hottestCPU(ts, mask); got != want[i] || ok != (len(ts) > 0) {
+			t.Errorf("list %d: hottest CPU sensor %v, %v; want %v", i, got, ok, want[i])
 		}
 	}
 }

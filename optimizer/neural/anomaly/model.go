@@ -33,6 +33,8 @@ type Model struct {
 
 	x, z [Features]float32 // the newest raw and normalised feature vector
 
+	sensors neural.ListMask // which of the samples' thermal sensors are the CPU's
+
 	// The last Observe's verdict.
 	score     float32
 	scored    bool
@@ -100,7 +102,7 @@ func (m *Model) Observe(s *gamesav1.Sample) error {
 		return ErrNoTime
 	}
 	var row [Signals]float32
-	if err := readSignals(&row, s); err != nil {
+	if err := readSignals(&row, s, cpuSensors(&m.sensors, s.GetThermal())); err != nil {
 		return err
 	}
 	now := s.GetTime().AsTime().UnixNano()

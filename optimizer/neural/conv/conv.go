@@ -74,6 +74,30 @@ func (c *Conv1D) Forward(y, x []float32, t int) {
 	c.Act.Apply(y[:tout*c.Out])
 }
 
+// forwardRow computes one output row y (Out values) from the K input rows
+// it covers, win (K × In), with the arithmetic Forward uses for a row:
+// the same sums in the same order, so the same bits. It is what a Stream
+// computes a row with; NewStream refuses the shapes where Forward's row
+// arithmetic depends on the row's place in the window.
+func (c *Conv1D) forwardRow(y, win []float32) {
+	n := c.K * c.In
+	w, b := c.W.W, c.B.W
+	win = win[:n]
+	if c.Out%4 == 0 {
+		for o := 0; o+4 <= c.Out; o += 4 {
+			dot4x1(y[o:o+4], w[o*n:(o+4)*n], win)
+		}
+		for o := range y[:c.Out] {
+			y[o] += b[o]
+		}
+	} else {
+		for o := range y[:c.Out] {
+			y[o] = b[o] + dot(w[o*n:(o+1)*n], win)
+		}
+	}
+	c.Act.Apply(y[:c.Out])
+}
+
 // Backward takes the gradient gy with respect to Forward's output y (it is
 // overwritten), the input x, accumulates the parameter gradients and writes
 // the gradient with respect to x into gx (nil when the input needs none).
@@ -139,6 +163,22 @@ func dot4x2(out0, out1, w, x0, x1 []float32) {
 	}
 	out0[0], out0[1], out0[2], out0[3] = a0, a1, a2, a3
 	out1[0], out1[1], out1[2], out1[3] = b0, b1, b2, b3
+}
+
+// dot4x1 is dot4x2 for one input: out[j] is the dot product of row j of
+// the four rows of w with x, summed as dot4x2 sums it (one accumulator
+// per row, in index order), so that a Stream's rows match Forward's.
+func dot4x1(out, w, x []float32) {
+	n := len(x)
+	w0, w1, w2, w3 := w[:n], w[n:2*n], w[2*n:3*n], w[3*n:4*n]
+	var a0, a1, a2, a3 float32
+	for i, u := range x {
+		a0 += w0[i] * u
+		a1 += w1[i] * u
+		a2 += w2[i] * u
+		a3 += w3[i] * u
+	}
+	out[0], out[1], out[2], out[3] = a0, a1, a2, a3
 }
 
 // axpy sets y[i] += a·x[i].

@@ -108,12 +108,22 @@ func extract(s *gamesav1.Sample, cfg *Config) state {
 }
 
 // isGPUSensor reports a thermal sensor that belongs to a GPU, which the
-// CPU power cap does not cool.
+// CPU power cap does not cool: its chip or label says "gpu" (amdgpu too),
+// or its chip "nouveau", in any case.
 func isGPUSensor(th *gamesav1.ThermalSensor) bool {
-	return strings.Contains(strings.ToLower(th.GetChip()), "gpu") ||
-		strings.Contains(strings.ToLower(th.GetLabel()), "gpu") ||
-		strings.Contains(strings.ToLower(th.GetChip()), "amdgpu") ||
-		strings.Contains(strings.ToLower(th.GetChip()), "nouveau")
+	return containsFold(th.GetChip(), "gpu") || containsFold(th.GetLabel(), "gpu") || containsFold(th.GetChip(), "nouveau")
+}
+
+// containsFold reports whether s contains the lower-case ASCII word sub in
+// any case: strings.Contains(strings.ToLower(s), sub) without the copy,
+// for every sensor of every sample.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // features writes the 64 inputs for a window of states, newest first

@@ -159,6 +159,11 @@ func New(cfg Config, seed uint64) (*Model, error) {
 		probs: make([]float32, NumActions),
 		grad:  make([]float32, NumActions),
 		vgrad: make([]float32, 1),
+
+		// The whole ring at once: grown by append, it copied itself (and
+		// faulted in fresh pages) on a few ticks of its first hour, a
+		// millisecond each.
+		replay: make([]transition, 0, cfg.ReplaySize),
 	}, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -391,5 +392,45 @@ func BenchmarkBest(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		m.Best()
+	}
+}
+
+// TestIsGPUSensor checks the sensor test against its plain reading: the
+// chip or label, lower-cased, says gpu, or the chip nouveau.
+func TestIsGPUSensor(t *testing.T) {
+	lower := func(th *gamesav1.ThermalSensor) bool {
+		chip, label := strings.ToLower(th.GetChip()), strings.ToLower(th.GetLabel())
+		return strings.Contains(chip, "gpu") || strings.Contains(label, "gpu") || strings.Contains(chip, "nouveau")
+	}
+	for _, th := range []*gamesav1.ThermalSensor{
+		{Chip: "coretemp", Label: "Package id 0"}, {Chip: "amdgpu", Label: "edge"}, {Chip: "AMDGPU", Label: "junction"},
+		{Chip: "Nouveau"}, {Chip: "nvidia", Label: "GPU Core"}, {Chip: "k10temp", Label: "Tctl"}, {Chip: "nvme", Label: "Composite"},
+		{Chip: "g\xffpu"}, {Label: "gp"}, {Chip: "NOUVEA"}, {},
+	} {
+		if got, want := isGPUSensor(th), lower(th); got != want {
+			t.Errorf("isGPUSensor(%q, %q) = %v; want %v", th.GetChip(), th.GetLabel(), got, want)
+		}
+	}
+}
+
+func TestObserveAllocatesNothing(t *testing.T) {
+	m, err := New(DefaultConfig(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := simSamples(t, 3*Window)
+	for _, s := range ss[:2*Window] {
+		if err := m.Observe(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	i := 2 * Window
+	if a := testing.AllocsPerRun(Window-1, func() {
+		if err := m.Observe(ss[i]); err != nil {
+			t.Fatal(err)
+		}
+		i++
+	}); a != 0 {
+		t.Errorf("Observe allocates %v times a sample; want 0", a)
 	}
 }

@@ -90,6 +90,13 @@ func (p Point) check() error {
 // "x86_pkg_temp", "Tctl" or "Tdie"), else the hottest sensor; load is the
 // CPU utilisation, clock the mean core frequency, power Power.TotalWatts.
 func PointFromSample(s *gamesav1.Sample) (Point, error) {
+	var m neural.ListMask
+	return pointFromSample(s, &m)
+}
+
+// pointFromSample is PointFromSample with the package sensors of s's
+// list read from m, which keeps them from the last list it saw.
+func pointFromSample(s *gamesav1.Sample, m *neural.ListMask) (Point, error) {
 	var p Point
 	if s.GetTime() == nil {
 		return p, fmt.Errorf("%w: no time", ErrMissing)
@@ -99,13 +106,14 @@ func PointFromSample(s *gamesav1.Sample) (Point, error) {
 	}
 	p.Time = s.Time.AsTime()
 	pkg, hottest := math.Inf(-1), math.Inf(-1)
-	for _, ts := range s.Thermal {
+	isPkg := packageSensors(m, s.Thermal)
+	for i, ts := range s.Thermal {
 		t := ts.GetTemperatureCelsius()
 		if math.IsNaN(t) {
 			return p, fmt.Errorf("thermal: sensor %q = NaN: %w", ts.GetName(), neural.ErrNonFinite)
 		}
 		hottest = max(hottest, t)
-		if looksLikePackage(ts.GetLabel()) || looksLikePackage(ts.GetName()) {
+		if isPkg[i] {
 			pkg = max(pkg, t)
 		}
 	}
@@ -127,6 +135,14 @@ func PointFromSample(s *gamesav1.Sample) (Point, error) {
 	}
 	p.PowerW = s.GetPower().GetTotalWatts()
 	return p, p.check()
+}
+
+// packageSensors marks which of a sample's thermal sensors look like a CPU
+// package, made again only when the sensor list changes.
+func packageSensors(m *neural.ListMask, ts []*gamesav1.ThermalSensor) []bool {
+	return m.Of(len(ts),
+		func(i int) (string, string) { return ts[i].GetLabel(), ts[i].GetName() },
+		func(i int) bool { return looksLikePackage(ts[i].GetLabel()) || looksLikePackage(ts[i].GetName()) })
 }
 
 func looksLikePackage(s string) bool {

@@ -47,6 +47,8 @@ type Model struct {
 	seg   uint32               // segment id of the replay rows
 	train trainer
 	data  dataset // the replay buffer
+
+	sensors neural.ListMask // which of the samples' sensors are the package's
 }
 
 // New returns an untrained model; seed drives initialisation and the
@@ -87,7 +89,7 @@ func (m *Model) trainable() []*neural.Param { return m.params()[:4] }
 // without a time, CPU or temperature an error wrapping ErrMissing; either
 // leaves the model as it was.
 func (m *Model) Observe(s *gamesav1.Sample) error {
-	p, err := PointFromSample(s)
+	p, err := pointFromSample(s, &m.sensors)
 	if err != nil {
 		return err
 	}

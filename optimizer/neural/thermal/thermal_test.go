@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -146,6 +147,7 @@ func TestPointFromSample(t *testing.T) {
 	sensor := func(name, label string, c float64) *gamesav1.ThermalSensor {
 		return &gamesav1.ThermalSensor{Name: name, Label: label, TemperatureCelsius: c}
 	}
+	var shared neural.ListMask
 	for _, tc := range []struct {
 		name    string
 		s       *gamesav1.Sample
@@ -160,13 +162,20 @@ func TestPointFromSample(t *testing.T) {
 			Thermal: []*gamesav1.ThermalSensor{sensor("k10temp/Tccd1", "Tccd1", 80), sensor("k10temp/Tctl", "Tctl", 66)}}, 66, nil},
 		{"no package: hottest", &gamesav1.Sample{Time: ts, Cpu: cpu,
 			Thermal: []*gamesav1.ThermalSensor{sensor("a", "a", 30), sensor("b", "b", 48)}}, 48, nil},
+		{"a label turns package", &gamesav1.Sample{Time: ts, Cpu: cpu,
+			Thermal: []*gamesav1.ThermalSensor{sensor("a", "Package", 30), sensor("b", "b", 48)}}, 30, nil},
 		{"no sensors", &gamesav1.Sample{Time: ts, Cpu: cpu}, 0, ErrMissing},
 		{"no cpu", &gamesav1.Sample{Time: ts, Thermal: []*gamesav1.ThermalSensor{sensor("a", "a", 30)}}, 0, ErrMissing},
 		{"no time", &gamesav1.Sample{Cpu: cpu, Thermal: []*gamesav1.ThermalSensor{sensor("a", "a", 30)}}, 0, ErrMissing},
 		{"NaN sensor", &gamesav1.Sample{Time: ts, Cpu: cpu, Thermal: []*gamesav1.ThermalSensor{sensor("a", "a", math.NaN())}}, 0, neural.ErrNonFinite},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := PointFromSample(tc.s)
+			// The model's path, with one mask through every case's
+			// sensor list in turn, must read as a fresh one.
+			p, err := pointFromSample(tc.s, &shared)
+			if p2, err2 := PointFromSample(tc.s); p2 != p || fmt.Sprint(err) != fmt.Sprint(err2) {
+				t.Errorf("with the mask of the list before: %+v, %v; afresh: %+v, %v", p, err, p2, err2)
+			}
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Errorf("PointFromSample = %v; want %v", err, tc.wantErr)

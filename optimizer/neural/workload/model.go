@@ -103,6 +103,9 @@ type Model struct {
 	cfg    Config
 	net    *conv.Net
 	params []*neural.Param // net.Params(), kept so Train allocates nothing
+	// stream classifies the window as it slides, one new row per stage
+	// a sample rather than the whole window's pass: the same outputs.
+	stream *conv.Stream
 	opt    *neural.Adam
 	rng    *rand.Rand
 
@@ -146,10 +149,14 @@ func New(cfg Config, seed uint64) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("workload: %w", err)
 	}
+	stream, err := conv.NewStream(net)
+	if err != nil {
+		return nil, fmt.Errorf("workload: %w", err)
+	}
 	opt := neural.NewAdam(cfg.LearningRate)
 	opt.ClipNorm = 5 // one mislabelled or odd window must not wreck the weights
 	return &Model{
-		cfg: cfg, net: net, params: net.Params(), opt: opt, rng: init.Rand(),
+		cfg: cfg, net: net, params: net.Params(), stream: stream, opt: opt, rng: init.Rand(),
 		replayX:  make([]float32, cfg.ReplayCapacity*Window*Channels),
 		replayY:  make([]uint8, cfg.ReplayCapacity),
 		runLabel: -1,
@@ -176,6 +183,7 @@ func (m *Model) ObserveLabelled(s *gamesav1.Sample, class string) error {
 		return fmt.Errorf("workload: %w", err)
 	}
 	copy(m.ring[m.head*Channels:], m.row[:])
+	m.stream.Push(m.row[:])
 	m.head = (m.head + 1) % Window
 	m.filled = min(m.filled+1, Window)
 	m.fresh = false
@@ -232,8 +240,8 @@ func (m *Model) Classify() (class string, confidence float32, ok bool) {
 		return "", 0, false
 	}
 	if !m.fresh {
-		m.linearize()
-		m.class = m.predict(m.x[:])
+		logits, _ := m.stream.Forward() // ok: it holds the window too
+		m.class = m.classify(logits)
 		m.fresh = true
 	}
 	return classes[m.class], m.probs[m.class], true
@@ -242,7 +250,13 @@ func (m *Model) Classify() (class string, confidence float32, ok bool) {
 // predict runs x through the network, leaves the probabilities in m.probs
 // and returns the most probable class.
 func (m *Model) predict(x []float32) int {
-	neural.Softmax(m.probs[:], m.net.Forward(x))
+	return m.classify(m.net.Forward(x))
+}
+
+// classify leaves the probabilities of logits in m.probs and returns the
+// most probable class.
+func (m *Model) classify(logits []float32) int {
+	neural.Softmax(m.probs[:], logits)
 	best := 0
 	for i, p := range m.probs {
 		if p > m.probs[best] {
@@ -262,6 +276,7 @@ func (m *Model) Train(steps int) (float32, error) {
 		return 0, nil
 	}
 	ps := m.params
+	m.stream.Invalidate() // the weights change
 	inv := 1 / float32(m.cfg.BatchSize)
 	var total float64
 	for step := range steps {

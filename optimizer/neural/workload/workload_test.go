@@ -157,6 +157,52 @@ func TestObserveClassify(t *testing.T) {
 	}
 }
 
+// TestClassifyStreamsExactly checks that Classify, which streams the
+// window (one new row per stage a sample), gives the probabilities of the
+// whole window's forward pass bit for bit, tick after tick, across
+// training steps that change the weights and ticks it is not asked.
+func TestClassifyStreamsExactly(t *testing.T) {
+	m, err := New(DefaultConfig(), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ss []*gamesav1.Sample
+	for _, class := range []string{ClassGame, ClassCompile, ClassIdle} {
+		ss = append(ss, simSamples(t, machine{seed: 31}, class, 2*Window)...)
+	}
+	var logits [numClasses]float32
+	for i, s := range ss {
+		class := Classes()[1+i/(2*Window)%2] // labelled, so that Train has windows
+		if err := m.ObserveLabelled(s, class); err != nil {
+			t.Fatal(err)
+		}
+		if i%50 == 49 {
+			if _, err := m.Train(2); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i%9 == 4 {
+			continue // a tick nobody asks: the stream catches up next time
+		}
+		_, conf, ok := m.Classify()
+		if !ok {
+			continue
+		}
+		got := m.probs
+		m.linearize()
+		copy(logits[:], m.net.Forward(m.x[:]))
+		neural.Softmax(m.probs[:], logits[:])
+		for k := range got {
+			if math.Float32bits(got[k]) != math.Float32bits(m.probs[k]) {
+				t.Fatalf("sample %d: streamed probabilities %v; the whole window's pass gives %v", i, got, m.probs)
+			}
+		}
+		if conf != got[m.class] {
+			t.Fatalf("sample %d: confidence %v; want its class's probability %v", i, conf, got[m.class])
+		}
+	}
+}
+
 // TestObserveLabelledLearns trains only through ObserveLabelled and Train,
 // as the node would online, and checks the replay buffer fills as stated.
 func TestObserveLabelledLearns(t *testing.T) {
@@ -429,8 +475,9 @@ func FuzzLoad(f *testing.F) {
 	})
 }
 
-// BenchmarkClassify is the figure: one forward pass over the 60 × 8 window
-// after an Observe.
+// BenchmarkClassify is one forward pass over the whole 60 × 8 window: what
+// Classify computes when its stream starts or catches up after training.
+// BenchmarkObserveClassify is a tick's cost, streamed.
 func BenchmarkClassify(b *testing.B) {
 	m, err := New(DefaultConfig(), 1)
 	if err != nil {
@@ -445,6 +492,7 @@ func BenchmarkClassify(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		m.fresh = false // as after an Observe, without timing the features
+		m.stream.Invalidate()
 		if _, _, ok := m.Classify(); !ok {
 			b.Fatal("not ready")
 		}
