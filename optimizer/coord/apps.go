@@ -287,25 +287,34 @@ func (b *appBuilder) finish() {
 // s.next; the caller gets a copy, new memory it keeps, unless they are
 // the apps handed out last (kept in s.handed, never written again),
 // which it then gets again: a steady machine's apps allocate nothing.
+// Without a fallback the sums alone tell whether they are: the apps are
+// then not even made.
 func (b *appBuilder) fill(regrouped bool) []App {
 	s := b.s
-	apps := append(s.next[:0], s.grouping...)
-	s.next = apps
-	s.busiest = grow(s.busiest, len(apps))
-	for r := range apps {
+	n := len(s.grouping)
+	s.busiest, s.cpu, s.rss, s.names = grow(s.busiest, n), grow(s.cpu, n), grow(s.rss, n), grow(s.names, n)
+	for r := range n {
 		s.busiest[r] = b.procs[s.rootAt[r]].CPUPercent
+		s.cpu[r], s.rss[r], s.names[r] = 0, 0, s.grouping[r].Name
 	}
 	for i, a := range s.app {
 		if a < 0 {
 			continue
 		}
-		app := &apps[a]
 		p := &b.procs[i]
-		if app.Class == ClassGame && p.CPUPercent > s.busiest[a] {
-			s.busiest[a], app.Name = p.CPUPercent, p.Name
+		if s.grouping[a].Class == ClassGame && p.CPUPercent > s.busiest[a] {
+			s.busiest[a], s.names[a] = p.CPUPercent, p.Name
 		}
-		app.CPUPercent += p.CPUPercent
-		app.RSSBytes += p.RSSBytes
+		s.cpu[a] += p.CPUPercent
+		s.rss[a] += p.RSSBytes
+	}
+	if !regrouped && b.c.fallback == nil && s.sumsAsHanded() {
+		return s.handed
+	}
+	apps := append(s.next[:0], s.grouping...)
+	s.next = apps
+	for r := range apps {
+		apps[r].CPUPercent, apps[r].RSSBytes, apps[r].Name = s.cpu[r], s.rss[r], s.names[r]
 	}
 	b.classifyUnknown(apps)
 	if !regrouped && sameApps(apps, s.handed) {
@@ -313,6 +322,22 @@ func (b *appBuilder) fill(regrouped bool) []App {
 	}
 	s.handed = slices.Clone(apps)
 	return s.handed
+}
+
+// sumsAsHanded reports whether the tick's sums and names are those of the
+// apps handed out last, which were made from the same grouping with no
+// fallback: only what the sums set can differ.
+func (s *scratch) sumsAsHanded() bool {
+	if len(s.handed) != len(s.cpu) {
+		return false
+	}
+	for r := range s.handed {
+		h := &s.handed[r]
+		if h.CPUPercent != s.cpu[r] || h.RSSBytes != s.rss[r] || h.Name != s.names[r] {
+			return false
+		}
+	}
+	return true
 }
 
 // classifyUnknown asks the fallback about the busy apps no rule knows.

@@ -26,10 +26,12 @@ type pidEntry struct {
 	// (an evicted entry is never listed again, its pid gets a new one).
 	ppid int32
 	pent *pidEntry
-	// key holds the match's inputs end to end, one allocation per
-	// match; ends are each input's end offset in key.
-	key  string
-	ends [5]int32
+	// The match's inputs: the caller's own strings, not copies. A
+	// caller that keeps a process's strings from tick to tick (the procfs
+	// collector keeps each command line, the node each ancestor it read)
+	// hands the same ones again, and comparing a string with itself is
+	// comparing two pointers.
+	name, parent, cmd, exe, cgroup string
 	// valid is set once a match has been stored.
 	valid   bool
 	matched bool
@@ -39,28 +41,15 @@ type pidEntry struct {
 
 // same reports whether the stored match was made from these inputs.
 func (e *pidEntry) same(name, parent, cmd, exe, cgroup string) bool {
-	if !e.valid {
-		return false
-	}
-	k, o := e.key, e.ends
-	return k[:o[0]] == name && k[o[0]:o[1]] == parent && k[o[1]:o[2]] == cmd &&
-		k[o[2]:o[3]] == exe && k[o[3]:o[4]] == cgroup
+	return e.valid && e.cmd == cmd && e.name == name && e.parent == parent && e.exe == exe && e.cgroup == cgroup
 }
 
-// store remembers a match and copies its inputs, so that the cache holds
-// no more of the caller's memory than the scanned bytes.
+// store remembers a match and its inputs. It keeps the strings it is
+// given (cmd the scanned prefix of a command line, which holds the whole
+// line's memory): an entry holds one process's strings, until the pid
+// leaves the cache.
 func (e *pidEntry) store(name, parent, cmd, exe, cgroup string, class Class, rule string, matched bool) {
-	parts := [5]string{name, parent, cmd, exe, cgroup}
-	n := 0
-	for i, s := range parts {
-		n += len(s)
-		e.ends[i] = int32(n)
-	}
-	buf := make([]byte, 0, n)
-	for _, s := range parts {
-		buf = append(buf, s...)
-	}
-	e.key = string(buf)
+	e.name, e.parent, e.cmd, e.exe, e.cgroup = name, parent, cmd, exe, cgroup
 	e.valid, e.class, e.rule, e.matched = true, class, rule, matched
 }
 
@@ -87,6 +76,11 @@ type scratch struct {
 	order   []int32
 	rank    []int32
 	chain   []int32
+	// Per app of the grouping (see fill): the tick's sums, and each app's
+	// name, its root's or a game's busiest process's.
+	cpu   []float64
+	rss   []uint64
+	names []string
 	// byPID is this tick's positions in pid order (see sortByPID),
 	// which group fills and emit reads.
 	byPID []int32
@@ -107,7 +101,8 @@ type scratch struct {
 	builder  appBuilder
 	decision Decision
 	hogs     []int32
-	// The planner's.
+	// The planner's; settings is the list the next plan writes in, which
+	// the plan memo takes in exchange for its own.
 	roles           []role
 	settings        []Setting
 	voice, streamer []int

@@ -13,7 +13,7 @@ import (
 
 // mutate changes in the way processes change between ticks: renames
 // (prctl, exec), new command lines, reparenting, exits, new processes,
-// reused pids, duplicates and CPU use.
+// reused pids, duplicates, CPU use and memory.
 func mutate(rng *rand.Rand, in coord.Input) coord.Input {
 	ps := slices.Clone(in.Processes)
 	names := []string{"eldenring.exe", "Discord", "firefox", "make", "cc1", "bash", "wineserver", "reaper", "stress-ng", "java"}
@@ -23,7 +23,7 @@ func mutate(rng *rand.Rand, in coord.Input) coord.Input {
 			break
 		}
 		i := rng.IntN(len(ps))
-		switch rng.IntN(8) {
+		switch rng.IntN(10) {
 		case 0:
 			ps[i].Name = names[rng.IntN(len(names))]
 		case 1:
@@ -43,6 +43,12 @@ func mutate(rng *rand.Rand, in coord.Input) coord.Input {
 		case 7:
 			ps[i].CPUPercent = float64(rng.IntN(300))
 			ps[i].Cgroup = []string{"", "/app-flatpak-com.discordapp.Discord-1.scope"}[rng.IntN(2)]
+		case 8:
+			// CPU use alone: the same grouping, other sums (a hog
+			// may come or go, a game change its busiest process).
+			ps[i].CPUPercent = float64(rng.IntN(300))
+		case 9:
+			ps[i].RSSBytes = uint64(rng.IntN(1 << 30))
 		}
 	}
 	in.Processes = ps

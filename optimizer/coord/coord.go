@@ -204,9 +204,7 @@ type planner struct {
 func (c *Coordinator) Plan(in Input) Decision {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := &c.scratch
-	d, settings := c.plan(in, s.settings[:0])
-	s.settings = settings
+	d, settings := c.plan(in)
 	acts := make([]*gamesav1.Action, len(settings))
 	slab := make([]gamesav1.Action, len(settings))
 	for i, st := range settings {
@@ -214,7 +212,6 @@ func (c *Coordinator) Plan(in Input) Decision {
 		a.Knob, a.Target, a.Value, a.Reasons = st.Knob, st.Target, st.Value, st.Reasons
 		acts[i] = a
 	}
-	clear(settings) // the scratch keeps none of the caller's strings
 	d.Actions = acts
 	return d
 }
@@ -237,11 +234,24 @@ type Setting struct {
 func (c *Coordinator) PlanSettings(in Input, buf []Setting) (Decision, []Setting) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.plan(in, buf)
+	d, settings := c.plan(in)
+	return d, append(buf, settings...)
 }
 
-// plan is Plan with the settings appended to out. The caller holds c.mu.
-func (c *Coordinator) plan(in Input, out []Setting) (Decision, []Setting) {
+// PlanShared is PlanSettings for a caller that reads the settings only
+// until its next call: they are the Coordinator's own list, not a copy,
+// and a plan that holds from one call to the next (a steady machine's)
+// returns the very list of the last call. Treat it as read-only; the
+// settings' strings and reasons may be kept.
+func (c *Coordinator) PlanShared(in Input) (Decision, []Setting) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.plan(in)
+}
+
+// plan is Plan with the settings in the plan memo's list (read-only,
+// until the next plan). The caller holds c.mu.
+func (c *Coordinator) plan(in Input) (Decision, []Setting) {
 	regs := in.Registrations
 	if len(regs) > 1 {
 		regs = slices.Clone(regs)
@@ -257,9 +267,8 @@ func (c *Coordinator) plan(in Input, out []Setting) (Decision, []Setting) {
 		d := m.d
 		d.Apps = b.apps
 		s.builder = appBuilder{}
-		return d, append(out, m.settings...)
+		return d, m.settings
 	}
-	start := len(out)
 	s.texts.next()
 	s.roles = grow(s.roles, len(b.apps))
 	clear(s.roles)
@@ -282,13 +291,15 @@ func (c *Coordinator) plan(in Input, out []Setting) (Decision, []Setting) {
 		p.foreground()
 	}
 	p.background()
-	out = p.emit(out)
+	// The settings are planned in the spare list, which the memo then
+	// takes in exchange for its old one: no copy either way.
+	out := p.emit(s.settings[:0])
 	d := s.decision
 	if len(s.hogs) > 0 {
 		d.Hogs = slices.Clone(s.hogs)
 	}
 	s.decision, s.builder = Decision{}, appBuilder{}
-	s.plan.store(&in, before, d, out[start:])
+	s.settings = s.plan.store(&in, before, d, out)
 	return d, out
 }
 
@@ -461,12 +472,20 @@ func (p *planner) game(t Topology) {
 	}
 	for i := range d.Apps {
 		if p.isHog(i) {
-			a := &d.Apps[i]
 			p.hog(i, role{set: true, group: GroupBackground, cpus: hogCPUs, nice: cfg.HogNice, hasNi: true, ioprio: cfg.HogIOPrio,
-				why: p.text("%s %s uses %.0f%% CPU beside the game", str(a.Class.label()), str(a.Name), float(a.CPUPercent))})
+				why: p.hogWhy(&d.Apps[i], "the game")})
 		}
 	}
 	p.hogCPUs = hogCPUs
+}
+
+// hogWhy is a hog's reason: the rule that made it one, not the CPU use it
+// has now (the App carries that), so that the reason, and every setting
+// that carries it, holds while the app stays a hog.
+func (p *planner) hogWhy(a *App, beside string) *text {
+	cfg := &p.c.cfg
+	return p.text("%s %s is a CPU hog beside %s (%.0f%% CPU or more, kept until below %.0f%%)",
+		str(a.Class.label()), str(a.Name), str(beside), float(cfg.HogCPUPercent), float(cfg.HogKeepCPUPercent))
 }
 
 // cloneSplit copies a split's CPU lists for a Decision, which the caller
@@ -570,9 +589,8 @@ func (p *planner) foreground() {
 	p.foregroundBoost()
 	for i := range d.Apps {
 		if p.isHog(i) {
-			a := &d.Apps[i]
 			p.hog(i, role{set: true, group: GroupBackground, nice: cfg.HogNice, hasNi: true, ioprio: cfg.HogIOPrio,
-				why: p.text("%s %s uses %.0f%% CPU beside the foreground", str(a.Class.label()), str(a.Name), float(a.CPUPercent))})
+				why: p.hogWhy(&d.Apps[i], "the foreground")})
 		}
 	}
 }

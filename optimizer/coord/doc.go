@@ -30,8 +30,9 @@
 //     with the other parts of the plan, applies hysteresis and passes
 //     the plan to the actuators (or records it in observe mode). Show
 //     Decision.Notes to the user where they explain why less was done.
-//     The pipeline itself calls PlanSettings, which gives the same
-//     settings without making an Action of each.
+//     The pipeline itself calls PlanShared, which gives the same
+//     settings without making an Action of each, in a list it reads
+//     before the next plan (PlanSettings copies them to the caller's).
 //
 // Keep one Coordinator for the agent's life: it remembers each pid's rule
 // match between ticks (re-matching a process whose name, parent's name,

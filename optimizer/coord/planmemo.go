@@ -48,9 +48,10 @@ func sameSlice(a, b []App) bool {
 }
 
 // store remembers the plan d and settings made from these inputs. d's
-// slices, which the caller also gets, are kept as they are; the inputs
-// are copied.
-func (m *planMemo) store(in *Input, before []PIDNice, d Decision, settings []Setting) {
+// slices, which the caller also gets, and settings are kept as they are;
+// the inputs are copied. It returns the list of settings it held before,
+// emptied, for the next plan to write in.
+func (m *planMemo) store(in *Input, before []PIDNice, d Decision, settings []Setting) (spare []Setting) {
 	m.valid = true
 	m.apps, d.Apps = d.Apps, nil
 	m.prevHogs = append(m.prevHogs[:0], in.PrevHogs...)
@@ -68,6 +69,7 @@ func (m *planMemo) store(in *Input, before []PIDNice, d Decision, settings []Set
 		m.nice = append(m.nice, in.Processes[i].Nice)
 	}
 	m.d = d
-	clear(m.settings)
-	m.settings = append(m.settings[:0], settings...)
+	spare, m.settings = m.settings, settings
+	clear(spare) // keeps none of the old plan's strings
+	return spare[:0]
 }

@@ -49,6 +49,31 @@ func TestPlanSettingsMatchesPlan(t *testing.T) {
 	}
 }
 
+// TestPlanSharedMatchesPlan is TestPlanSettingsMatchesPlan through
+// PlanShared. Each scenario's first tick is planned twice: the second
+// plan, of the same input, is the very list of the first. (Later ticks
+// may list a pid twice, which regroups, and plans, every time.)
+func TestPlanSharedMatchesPlan(t *testing.T) {
+	paths, _ := filepath.Glob(filepath.Join("testdata", "scenarios", "*.json"))
+	rng := rand.New(rand.NewPCG(9, 9))
+	long := mustNew(t, nil)
+	for _, path := range paths {
+		in := loadScenario(t, path)
+		for tick := range 30 {
+			got, settings := long.PlanShared(in)
+			got.Actions = settingsAsActions(settings)
+			want := mustNew(t, nil).Plan(in)
+			if render(got) != render(want) || !sameActions(got, want) {
+				t.Fatalf("%s tick %d: PlanShared differs from Plan:\n%s\nvs\n%s", path, tick, render(got), render(want))
+			}
+			if _, again := long.PlanShared(in); tick == 0 && (len(again) != len(settings) || len(again) > 0 && &again[0] != &settings[0]) {
+				t.Fatalf("%s tick %d: the same input planned again gave another list", path, tick)
+			}
+			in = mutate(rng, in)
+		}
+	}
+}
+
 // TestNiceBefore plans a game whose processes GAMESA already reniced:
 // with their nice values from before, the boost is still asked for; read
 // from the process list alone, it is not.

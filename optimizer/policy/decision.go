@@ -70,9 +70,9 @@ func (s Source) String() string {
 // treat it as read-only: a plan action that did not change since the
 // previous tick is the same *Action in both decisions (and a plan whose
 // actions all stayed shares the previous plan's list of them), Held,
-// Overruled and the coordinator's Apps are the previous decision's while
-// they read the same, and reasons slices are shared with the parts that
-// wrote them.
+// Overruled, Notes, Fired and the coordinator's Apps are the previous
+// decision's while they read the same, and reasons slices are shared with
+// the parts that wrote them.
 type Decision struct {
 	Time time.Time
 	// Plan is every setting in force after hysteresis, with its reasons,

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/krystalstack/gamesa/optimizer/coord"
 	"github.com/krystalstack/gamesa/optimizer/power"
 	"github.com/krystalstack/gamesa/optimizer/rules"
@@ -77,7 +79,8 @@ type Pipeline struct {
 	acts []*gamesav1.Action
 
 	// Scratch reused between ticks.
-	settings []coord.Setting
+	host     power.Host      // the tick's, its meters' map reused
+	settings []coord.Setting // the coordinator's, read-only, until its next plan
 	board    board
 	running  []string
 	modePlan modePlan
@@ -100,11 +103,12 @@ type Pipeline struct {
 	capReasons [][]string
 	capMemo    capMemo
 
-	// held and overruled collect the tick's lists; lastHeld and
-	// lastOverruled are the lists the last decision got, which the next
-	// shares while they read the same.
+	// held, overruled and notes collect the tick's lists; the last*
+	// fields are the lists the last decision got, which the next shares
+	// while they read the same.
 	held, lastHeld           []Held
 	overruled, lastOverruled []Overruled
+	notes, lastNotes         []string
 
 	pidTargets map[int32]string
 	regPIDs    map[int32]bool // the registered apps' pids, this tick
@@ -234,9 +238,15 @@ func (p *Pipeline) ModeOverride() (power.Mode, bool) { return p.auto.Override() 
 // and the precedence.
 func (p *Pipeline) Decide(in Input) *Decision {
 	now, dt := p.advance(in.Now)
-	// Held and Overruled collect in the pipeline's buffers; the decision
-	// gets its own lists at the end (shareList).
-	d := &Decision{Time: now, Foreground: -1, Held: p.held[:0], Overruled: p.overruled[:0]}
+	// The decision, its plan and the plan's time are one allocation: on
+	// a steady tick, the only one. Held, Overruled and Notes collect in
+	// the pipeline's buffers; the decision gets its own lists at the end
+	// (shareList).
+	blk := &decisionBlock{}
+	blk.time.Seconds, blk.time.Nanos = now.Unix(), int32(now.Nanosecond())
+	blk.plan.Time = &blk.time
+	d := &blk.d
+	*d = Decision{Time: now, Plan: &blk.plan, Foreground: -1, Held: p.held[:0], Overruled: p.overruled[:0], Notes: p.notes[:0]}
 	if !now.Equal(in.Now) {
 		d.Notes = append(d.Notes, fmt.Sprintf("the tick's time %v is before the previous tick's; decided as of %v", in.Now, now))
 	}
@@ -247,9 +257,9 @@ func (p *Pipeline) Decide(in Input) *Decision {
 	// The apps, on the processes as they were before GAMESA reniced
 	// them, so that a boost in force still reads as one to make.
 	var cd coord.Decision
-	cd, p.settings = p.coord.PlanSettings(coord.Input{Processes: in.Processes, Topology: in.Topology,
+	cd, p.settings = p.coord.PlanShared(coord.Input{Processes: in.Processes, Topology: in.Topology,
 		Registrations: in.Registrations, PrevHogs: p.hogs, NiceBefore: p.niceBefore(),
-		CPUSetGroups: p.cpusetGroups(in.Knobs)}, p.settings[:0])
+		CPUSetGroups: p.cpusetGroups(in.Knobs)})
 	p.hogs = append(p.hogs[:0], cd.Hogs...)
 	d.Scenario, d.Apps, d.Foreground, d.ForegroundBy = cd.Scenario, cd.Apps, cd.Foreground, cd.ForegroundBy
 	d.Notes = append(d.Notes, cd.Notes...)
@@ -259,18 +269,29 @@ func (p *Pipeline) Decide(in Input) *Decision {
 	res := p.engine.Evaluate(p.features, now)
 	d.Fired = res.Fired()
 
-	host := power.HostFromSample(in.Sample, in.Knobs)
-	host.GameCores = p.gameCores(&cd)
+	p.host.ReadSample(in.Sample, in.Knobs)
+	p.host.GameCores = p.gameCores(&cd)
+	host := p.host
 	p.decideMode(d, host, res, now)
 	p.askMode(d, host, now)
-	p.askCap(d, in, host, res, dt)
+	p.askCap(d, in, host, res, dt, blk.domains[:0])
 	p.askCoordinator(p.settings)
 	p.askRules(d, res, &cd)
 	p.settle(d, &in, now)
-	p.held, p.overruled = d.Held, d.Overruled
+	p.held, p.overruled, p.notes = d.Held, d.Overruled, d.Notes
 	d.Held = shareList(d.Held, &p.lastHeld, sameHeld)
 	d.Overruled = shareList(d.Overruled, &p.lastOverruled, sameOverruled)
+	d.Notes = shareList(d.Notes, &p.lastNotes, func(a, b *string) bool { return *a == *b })
 	return d
+}
+
+// decisionBlock is a Decision with its plan, the plan's time and room for
+// the power domains' reports, allocated together.
+type decisionBlock struct {
+	d       Decision
+	plan    gamesav1.Plan
+	time    timestamppb.Timestamp
+	domains [2]power.DomainState // a package and a GPU; more take an allocation of their own
 }
 
 // shareList returns the list the decision keeps of the tick's list in
@@ -383,8 +404,9 @@ func (p *Pipeline) ruleApps(cd *coord.Decision) rules.Apps {
 }
 
 // askCap steps the cap controller towards the lower of the cluster's
-// cap and a rule's, and asks for its limits.
-func (p *Pipeline) askCap(d *Decision, in Input, host power.Host, res *rules.Result, dt time.Duration) {
+// cap and a rule's, and asks for its limits. The state's domain reports
+// go in domains.
+func (p *Pipeline) askCap(d *Decision, in Input, host power.Host, res *rules.Result, dt time.Duration, domains []power.DomainState) {
 	c := &d.Cap
 	if w := in.ClusterCapWatts; w > 0 && !math.IsInf(w, 1) {
 		c.ClusterWatts = w
@@ -403,7 +425,7 @@ func (p *Pipeline) askCap(d *Decision, in Input, host power.Host, res *rules.Res
 	}
 	why := p.capWhy(c, ruleWhy)
 	acts := p.capCtl.Step(power.MeasuredWatts(in.Sample), c.Watts, dt, host)
-	c.State = p.capCtl.State()
+	c.State = p.capCtl.StateInto(domains)
 	if c.State.Infeasible {
 		d.Notes = append(d.Notes, fmt.Sprintf("power cap %g W is below what the power domains draw at their lowest limits", c.Watts))
 	}

@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"time"
 
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	"github.com/krystalstack/gamesa/optimizer/coord"
 	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
 )
@@ -191,7 +189,7 @@ func (p *Pipeline) settle(d *Decision, in *Input, now time.Time) {
 	p.live = p.live[:n]
 	clear(order[len(order):cap(order)])
 	p.order = order
-	d.Plan = &gamesav1.Plan{Time: timestamppb.New(now), Mode: d.Mode.String(), Actions: p.actions(order)}
+	d.Plan.Mode, d.Plan.Actions = d.Mode.String(), p.actions(order)
 	p.nextSeq()
 }
 

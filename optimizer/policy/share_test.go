@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/krystalstack/gamesa/optimizer/policy"
+	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
 )
 
 // planText writes every action of a plan with its reasons.
@@ -19,9 +20,12 @@ func planText(d *policy.Decision) string {
 }
 
 // TestSteadyPlansShareActions runs the busy desktop until its plan holds
-// still: consecutive decisions then share the plan's action list. When a
-// compile's CPU use changes, the reasons that quote it change in the new
-// plan, and the decision before keeps what it said.
+// still: consecutive decisions then share the plan's action list. A
+// hog's reasons state the rule that made it one, not its CPU use, so the
+// compile's CPU use halving changes nothing of the plan. A cap that comes
+// in makes a new plan with the cap's limits, in which the settings that
+// did not change keep their actions, and the decision before keeps what
+// it said.
 func TestSteadyPlansShareActions(t *testing.T) {
 	p, err := policy.New(policy.DefaultConfig(), policy.DefaultParts())
 	if err != nil {
@@ -47,19 +51,35 @@ func TestSteadyPlansShareActions(t *testing.T) {
 		}
 	}
 	in.Now = in.Now.Add(time.Second)
-	next := p.Decide(in)
-	checkDecision(t, next)
-	if got := planText(d); got != steady {
-		t.Fatalf("the next tick changed the decision before it:\n%s\nwas\n%s", got, steady)
+	halved := p.Decide(in)
+	checkDecision(t, halved)
+	if got := halved.Plan.GetActions(); len(got) != len(acts) || &got[0] != &acts[0] {
+		t.Fatalf("the compile's CPU use halved and the plan changed:\n%s\nwas\n%s", planText(halved), steady)
 	}
-	changed := 0
-	for i, a := range next.Plan.GetActions() {
-		if i < len(acts) && strings.HasPrefix(a.GetTarget(), "pid:401") && a.GetReasons()[1] != acts[i].GetReasons()[1] {
-			changed++
+
+	in.ClusterCapWatts = 60
+	in.Now = in.Now.Add(time.Second)
+	capped := p.Decide(in)
+	checkDecision(t, capped)
+	if got := planText(d); got != steady {
+		t.Fatalf("the next ticks changed the decision before them:\n%s\nwas\n%s", got, steady)
+	}
+	before := map[policy.Key]*gamesav1.Action{}
+	for _, a := range acts {
+		before[policy.Key{Knob: a.GetKnob(), Target: a.GetTarget()}] = a
+	}
+	limits := 0
+	for _, a := range capped.Plan.GetActions() {
+		if strings.HasPrefix(a.GetReasons()[0], "power cap ") {
+			limits++
+			continue
+		}
+		if b := before[policy.Key{Knob: a.GetKnob(), Target: a.GetTarget()}]; a != b {
+			t.Errorf("under a new cap, %s %s = %s %q is a new action; the last plan's was %v", a.GetKnob(), a.GetTarget(), a.GetValue(), a.GetReasons(), b)
 		}
 	}
-	if changed == 0 || planText(next) == steady {
-		t.Fatalf("the compile's settings kept their reasons after its CPU use halved:\n%s", planText(next))
+	if limits == 0 {
+		t.Fatalf("under a new cap, no limit:\n%s", planText(capped))
 	}
 }
 

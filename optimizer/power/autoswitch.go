@@ -83,6 +83,18 @@ type AutoSwitch struct {
 	low        bool // on battery with the charge low (with hysteresis)
 	override   Mode
 	overridden bool
+	// reason is the last Decision's reason and what it was written from,
+	// written again only when that changes.
+	reason reasonMemo
+}
+
+// reasonMemo is a Decision.Reason with its inputs: which case, the mode,
+// and the battery charge (read by the low-battery case only).
+type reasonMemo struct {
+	kind    reasonKind
+	mode    Mode
+	percent float64
+	text    string
 }
 
 // NewAutoSwitch returns an AutoSwitch with cfg, or cfg's validation error.
@@ -142,18 +154,53 @@ func (a *AutoSwitch) Update(h Host, now time.Time) Decision {
 	}
 
 	var d Decision
+	kind, percent := byUser, 0.0
 	switch {
 	case a.overridden:
-		d.Mode, d.Reason = a.override, fmt.Sprintf("chosen by the user: %s", a.override)
+		d.Mode = a.override
 	case a.onAC:
-		d.Mode, d.Reason = a.cfg.OnAC, fmt.Sprintf("on AC power: %s", a.cfg.OnAC)
+		d.Mode, kind = a.cfg.OnAC, onAC
 	case a.low:
-		d.Mode, d.Reason = MaxBattery, fmt.Sprintf("on battery at %.0f %%, low (at or below %.0f %% until back at %.0f %%): %s",
-			h.BatteryPercent, a.cfg.LowBatteryPercent, a.cfg.ResumePercent, MaxBattery)
+		d.Mode, kind, percent = MaxBattery, lowBattery, h.BatteryPercent
 	default:
-		d.Mode, d.Reason = a.cfg.OnBattery, fmt.Sprintf("on battery: %s", a.cfg.OnBattery)
+		d.Mode, kind = a.cfg.OnBattery, onBattery
 	}
+	d.Reason = a.reasonFor(kind, d.Mode, percent)
 	d.Changed = !a.started || d.Mode != a.mode
 	a.started, a.mode = true, d.Mode
 	return d
+}
+
+// reasonKind is which of Update's cases chose the mode.
+type reasonKind uint8
+
+const (
+	byUser reasonKind = iota
+	onAC
+	lowBattery
+	onBattery
+)
+
+// reasonFor says why mode was chosen in case kind (a low battery at
+// percent), formatted again only when the case, the mode or the charge
+// quoted changes.
+func (a *AutoSwitch) reasonFor(kind reasonKind, mode Mode, percent float64) string {
+	r := &a.reason
+	if r.text != "" && r.kind == kind && r.mode == mode && r.percent == percent {
+		return r.text
+	}
+	text := ""
+	switch kind {
+	case byUser:
+		text = fmt.Sprintf("chosen by the user: %s", mode)
+	case onAC:
+		text = fmt.Sprintf("on AC power: %s", mode)
+	case lowBattery:
+		text = fmt.Sprintf("on battery at %.0f %%, low (at or below %.0f %% until back at %.0f %%): %s",
+			percent, a.cfg.LowBatteryPercent, a.cfg.ResumePercent, mode)
+	default:
+		text = fmt.Sprintf("on battery: %s", mode)
+	}
+	*r = reasonMemo{kind: kind, mode: mode, percent: percent, text: text}
+	return text
 }

@@ -139,3 +139,26 @@ func TestAutoSwitchConfig(t *testing.T) {
 		t.Errorf("SetOverride(Mode(9)) = %v; want ErrUnknownMode", err)
 	}
 }
+
+// TestAutoSwitchSteadyAllocatesNothing: a tick in the same state writes
+// no new reason.
+func TestAutoSwitchSteadyAllocatesNothing(t *testing.T) {
+	a, err := power.NewAutoSwitch(power.DefaultAutoSwitchConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_700_000_000, 0)
+	for _, h := range []power.Host{{OnAC: true}, {HasBattery: true, BatteryPercent: 60}, {HasBattery: true, BatteryPercent: 5}} {
+		a.Update(h, now)
+		now = now.Add(time.Hour) // past the debounce of a change of source
+		first := a.Update(h, now)
+		if n := testing.AllocsPerRun(20, func() {
+			now = now.Add(time.Minute)
+			if d := a.Update(h, now); d.Reason != first.Reason {
+				t.Errorf("the reason changed from %q to %q in a steady state", first.Reason, d.Reason)
+			}
+		}); n != 0 {
+			t.Errorf("%+v: Update allocates %v times a tick; want 0", h, n)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -103,10 +104,13 @@ const (
 	kindFreq                   // cpufreq.max_khz on every CPU: the fallback
 )
 
+// domainKey names a domain's state: its main knob and target.
+type domainKey struct{ knob, target string }
+
 // domain is one power domain as seen at one step.
 type domain struct {
 	kind   domainKind
-	key    string         // state key
+	key    domainKey      // state key
 	target string         // "package-0", "gpu0"; "" for the CPUs
 	knob   *gamesav1.Knob // kindRAPL, kindGPU
 	pl2    *gamesav1.Knob // kindRAPL: PL2, when it is to be set
@@ -134,6 +138,24 @@ type domainState struct {
 	lastDraw    float64            // W: the draw last step
 	bound       bool               // the domain got less than its demand last step
 	track       float64            // the integral term, a fraction of the share
+
+	// acts are the actions the last step named for the domain, reused
+	// while they read the same; texts the reasons and limit text they
+	// were written from.
+	acts  []*gamesav1.Action
+	texts capTexts
+}
+
+// capTexts are a domain's reasons and limit text with what they were
+// written from, written again only when that changes.
+type capTexts struct {
+	capW   float64
+	bound  bool
+	why    string
+	burstW float64
+	burst  string // why, and the burst limit
+	scale  float64
+	limit  string // the frequency fallback's, "93 %"
 }
 
 // DomainState reports one domain's part in the last Step.
@@ -200,8 +222,17 @@ type CapState struct {
 type CapController struct {
 	cfg     CapConfig
 	engaged bool
-	states  map[string]*domainState
+	states  map[domainKey]*domainState
 	last    CapState
+
+	// Scratch reused from step to step: the domains, the sorted meter
+	// names, a value's text, and the step's actions. out is the list the
+	// last step returned, which its caller may keep: never written.
+	doms      []domain
+	ds        []*domain
+	keys      []string
+	text      []byte
+	next, out []*gamesav1.Action
 }
 
 // NewCapController returns a controller with cfg, or cfg's validation
@@ -210,13 +241,18 @@ func NewCapController(cfg CapConfig) (*CapController, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &CapController{cfg: cfg, states: map[string]*domainState{}}, nil
+	return &CapController{cfg: cfg, states: map[domainKey]*domainState{}}, nil
 }
 
 // State reports the last Step.
-func (c *CapController) State() CapState {
+func (c *CapController) State() CapState { return c.StateInto(nil) }
+
+// StateInto is State with the domains' reports appended to buf[:0]: a
+// caller that reuses buf, or gives one with room enough, reads the state
+// without an allocation.
+func (c *CapController) StateInto(buf []DomainState) CapState {
 	s := c.last
-	s.Domains = append([]DomainState(nil), s.Domains...)
+	s.Domains = append(buf[:0], s.Domains...)
 	return s
 }
 
@@ -230,6 +266,12 @@ func (c *CapController) State() CapState {
 // unchanged, so that Merge can hold it against a mode's plan. When the cap
 // is lifted, one step restores each limit it changed to the value from
 // before the cap; after that, Step returns nothing until the next cap.
+//
+// The actions are read-only: an action that reads as the last step's is
+// the same *Action, and a list that holds the same actions is the last
+// step's list, so that a steady cap allocates nothing. A reason states
+// the rule the domain's limit follows, not the live draw it came from
+// (that is in State's Domains), so that it holds while the limit does.
 func (c *CapController) Step(measuredWatts, capWatts float64, dt time.Duration, h Host) []*gamesav1.Action {
 	if !(capWatts > 0) || math.IsInf(capWatts, 0) {
 		return c.release(h)
@@ -241,11 +283,9 @@ func (c *CapController) Step(measuredWatts, capWatts float64, dt time.Duration, 
 		measuredWatts = math.NaN()
 	}
 
-	ds := discover(&h, cfg.BurstRatio > 0)
-	measure(ds, &h, measuredWatts)
-	seen := map[string]bool{}
+	ds := c.discover(&h, cfg.BurstRatio > 0)
+	c.keys = measure(ds, &h, measuredWatts, c.keys)
 	for _, d := range ds {
-		seen[d.key] = true
 		st := c.states[d.key]
 		if st == nil {
 			st = newState(d)
@@ -258,7 +298,7 @@ func (c *CapController) Step(measuredWatts, capWatts float64, dt time.Duration, 
 	for k := range c.states {
 		// A domain that left the inventory, or became another tuner's,
 		// is no longer this controller's to set or to restore.
-		if !seen[k] {
+		if !slices.ContainsFunc(ds, func(d *domain) bool { return d.key == k }) {
 			delete(c.states, k)
 		}
 	}
@@ -317,8 +357,8 @@ func (c *CapController) Step(measuredWatts, capWatts float64, dt time.Duration, 
 	}
 	spare = max(spare, 0) // Inf upper: -Inf, so 0
 
-	var out []*gamesav1.Action
-	states := make([]DomainState, 0, len(ds))
+	out := c.next[:0]
+	states := c.last.Domains[:0] // State hands out copies
 	for _, d := range ds {
 		st := c.states[d.key]
 		switch d.kind {
@@ -337,7 +377,12 @@ func (c *CapController) Step(measuredWatts, capWatts float64, dt time.Duration, 
 	}
 	c.last = CapState{Engaged: true, CapWatts: capWatts, MeasuredWatts: measuredWatts, BudgetWatts: budget,
 		Infeasible: infeasible, Domains: states}
-	return out
+	c.next = out
+	if !slices.Equal(out, c.out) {
+		c.out = slices.Clone(out)
+	}
+	clear(out) // the scratch keeps no action alive
+	return c.out
 }
 
 // headroom is how far above its draw a domain's limit sits when it has
@@ -423,41 +468,94 @@ func (c *CapController) stepFreq(d *domain, st *domainState, h *Host) {
 }
 
 // actions names the domain's limits, and returns its main limit as text.
+// They are the domain's actions of the last step where they read the
+// same (see Step).
 func (c *CapController) actions(d *domain, st *domainState, capW float64) ([]*gamesav1.Action, string) {
-	why := fmt.Sprintf("power cap %.1f W: %s", capW, shareText(d))
+	why := st.texts.reason(d, capW)
+	n := 0
+	act := func(knob, target, why string) *gamesav1.Action {
+		a := st.action(n, knob, target, c.text, why)
+		n++
+		return a
+	}
 	switch d.kind {
 	case kindFreq:
-		var out []*gamesav1.Action
 		for _, k := range d.cpus {
 			lo, hi, _ := bounds(k)
 			b := st.baselineKHz[k.GetTarget()]
-			out = append(out, &gamesav1.Action{Knob: knobMaxKHz, Target: k.GetTarget(),
-				Value: formatInt(d.limit*b, lo, min(hi, max(b, lo))), Reasons: []string{why}})
+			c.text = appendInt(c.text[:0], d.limit*b, lo, min(hi, max(b, lo)))
+			act(knobMaxKHz, k.GetTarget(), why)
 		}
-		return out, fmt.Sprintf("%.0f %%", 100*d.limit)
+		st.acts = st.acts[:n]
+		return st.acts, st.texts.percent(d.limit)
 	}
 	kl, kh, _ := bounds(d.knob)
-	v := formatInt(d.limit*d.scale, kl, kh)
-	out := []*gamesav1.Action{{Knob: d.knob.GetName(), Target: d.target, Value: v, Reasons: []string{why}}}
+	c.text = appendInt(c.text[:0], d.limit*d.scale, kl, kh)
+	v := act(d.knob.GetName(), d.target, why).Value
 	if d.pl2 != nil && st.baselinePL2 > 0 {
 		lo2, hi2, _ := bounds(d.pl2)
 		w := min(max(d.limit*c.cfg.BurstRatio, d.limit), max(st.baselinePL2, d.limit))
-		out = append(out, &gamesav1.Action{Knob: knobPL2, Target: d.target, Value: formatInt(w*d.scale, lo2, hi2),
-			Reasons: []string{why + fmt.Sprintf("; bursts held to %.1f W", w)}})
+		c.text = appendInt(c.text[:0], w*d.scale, lo2, hi2)
+		act(knobPL2, d.target, st.texts.bursts(w))
 	}
-	return out, v
+	st.acts = st.acts[:n]
+	return st.acts, v
 }
 
-// shareText explains a domain's share.
-func shareText(d *domain) string {
-	name := d.target
+// action returns the domain's i-th action of this step, for knob and
+// target, value and the reason why: the last step's i-th while it reads
+// the same, else a new one that replaces it.
+func (st *domainState) action(i int, knob, target string, value []byte, why string) *gamesav1.Action {
+	if i < len(st.acts) {
+		if a := st.acts[i]; a.Knob == knob && a.Target == target && a.Value == string(value) && a.Reasons[0] == why {
+			return a
+		}
+	}
+	a := &gamesav1.Action{Knob: knob, Target: target, Value: string(value), Reasons: []string{why}}
+	if i < len(st.acts) {
+		st.acts[i] = a
+	} else {
+		st.acts = append(st.acts, a)
+	}
+	return a
+}
+
+// reason says which rule the domain's limit follows under the cap: held
+// to its share of it, or free within that share. The figures behind it,
+// the domain's draw and share, change every step; they are in the
+// controller's State rather than in the reason, which holds while the
+// rule does.
+func (t *capTexts) reason(d *domain, capW float64) string {
+	if t.why != "" && t.capW == capW && t.bound == d.bound {
+		return t.why
+	}
+	name, its := d.target, "its"
 	if d.kind == kindFreq {
-		name = "CPUs"
+		name, its = "the CPUs", "their"
 	}
+	state := "within"
 	if d.bound {
-		return fmt.Sprintf("%s held to a %.1f W share (drew %.1f W)", name, d.alloc, d.draw)
+		state = "held to"
 	}
-	return fmt.Sprintf("%s draws %.1f W, within its share", name, d.draw)
+	t.capW, t.bound, t.burst = capW, d.bound, ""
+	t.why = fmt.Sprintf("power cap %.1f W: %s %s %s share of it", capW, name, state, its)
+	return t.why
+}
+
+// bursts is the PL2 action's reason: the domain's, and the burst limit w.
+func (t *capTexts) bursts(w float64) string {
+	if t.burst == "" || t.burstW != w {
+		t.burstW, t.burst = w, t.why+fmt.Sprintf("; bursts held to %.1f W", w)
+	}
+	return t.burst
+}
+
+// percent is the frequency fallback's limit as text, "93 %".
+func (t *capTexts) percent(scale float64) string {
+	if t.limit == "" || t.scale != scale {
+		t.scale, t.limit = scale, fmt.Sprintf("%.0f %%", 100*scale)
+	}
+	return t.limit
 }
 
 // knobOf names a domain's main knob.
@@ -481,7 +579,7 @@ func (c *CapController) release(h Host) []*gamesav1.Action {
 	const why = "power cap lifted: the limit from before the cap"
 	restore := func(k *gamesav1.Knob, watts, scale float64) {
 		lo, hi, ok := bounds(k)
-		if !ok || unusable(k) != "" || watts <= 0 {
+		if !ok || !usable(k) || watts <= 0 {
 			return
 		}
 		v := formatInt(watts*scale, lo, hi)
@@ -492,11 +590,11 @@ func (c *CapController) release(h Host) []*gamesav1.Action {
 	for _, k := range h.Knobs {
 		switch k.GetName() {
 		case knobPL1, knobGPUPower:
-			if st := c.states[k.GetName()+" "+k.GetTarget()]; st != nil {
+			if st := c.states[domainKey{k.GetName(), k.GetTarget()}]; st != nil {
 				restore(k, st.baseline, scaleOf(k.GetName()))
 			}
 		case knobPL2:
-			if st := c.states[knobPL1+" "+k.GetTarget()]; st != nil {
+			if st := c.states[domainKey{knobPL1, k.GetTarget()}]; st != nil {
 				restore(k, st.baselinePL2, scaleOf(knobPL2))
 			}
 		case knobMaxKHz:
@@ -507,12 +605,12 @@ func (c *CapController) release(h Host) []*gamesav1.Action {
 	}
 	c.engaged = false
 	clear(c.states)
-	c.last = CapState{}
+	c.last, c.out = CapState{}, nil
 	return out
 }
 
 // freqKey is the state key of the frequency fallback.
-const freqKey = "cpufreq"
+var freqKey = domainKey{knob: knobMaxKHz}
 
 // scaleOf is a limit knob's units per watt.
 func scaleOf(knob string) float64 {
@@ -527,20 +625,23 @@ func scaleOf(knob string) float64 {
 
 // discover lists the domains the host's knobs can limit: each package
 // with a usable rapl.pl1_uw, each GPU with a usable nvml.power_limit_mw,
-// and, when no package limit is usable, the CPUs' cpufreq.max_khz.
-func discover(h *Host, withPL2 bool) []*domain {
-	var ds []*domain
-	pl2 := map[string]*gamesav1.Knob{}
-	for _, k := range h.Knobs {
-		if k.GetName() == knobPL2 && unusable(k) == "" && len(k.GetChoices()) == 0 {
-			if _, _, ok := bounds(k); ok {
-				if _, ok := number(k.GetValue()); ok {
-					pl2[k.GetTarget()] = k
-				}
-			}
-		}
+// and, when no package limit is usable, the CPUs' cpufreq.max_khz. The
+// domains live in the controller's scratch, valid until the next call.
+func (c *CapController) discover(h *Host, withPL2 bool) []*domain {
+	// At most a domain per knob and the fallback: room enough that no
+	// pointer taken below goes stale.
+	if n := len(h.Knobs) + 1; cap(c.doms) < n {
+		c.doms = make([]domain, 0, n)
 	}
-	seen := map[string]bool{}
+	c.doms, c.ds = c.doms[:0], c.ds[:0]
+	newDomain := func(d domain) *domain {
+		i := len(c.doms)
+		c.doms = c.doms[:i+1]
+		d.cpus = c.doms[i].cpus[:0] // the slot's buffer, reused
+		c.doms[i] = d
+		return &c.doms[i]
+	}
+	ds := c.ds
 	hasPackage := false
 	for _, k := range h.Knobs {
 		kind := kindRAPL
@@ -555,8 +656,8 @@ func discover(h *Host, withPL2 bool) []*domain {
 		default:
 			continue
 		}
-		key := k.GetName() + " " + k.GetTarget()
-		if seen[key] || unusable(k) != "" || len(k.GetChoices()) > 0 {
+		key := domainKey{k.GetName(), k.GetTarget()}
+		if !usable(k) || len(k.GetChoices()) > 0 || slices.ContainsFunc(ds, func(d *domain) bool { return d.key == key }) {
 			continue
 		}
 		lo, hi, ok := bounds(k)
@@ -568,24 +669,24 @@ func discover(h *Host, withPL2 bool) []*domain {
 			// under or to restore.
 			continue
 		}
-		seen[key] = true
 		scale := scaleOf(k.GetName())
-		d := &domain{kind: kind, key: key, target: k.GetTarget(), knob: k, scale: scale,
-			lo: lo / scale, hi: hi / scale, cur: cur / scale}
+		d := newDomain(domain{kind: kind, key: key, target: k.GetTarget(), knob: k, scale: scale,
+			lo: lo / scale, hi: hi / scale, cur: cur / scale})
 		if kind == kindRAPL {
 			hasPackage = true
 			if withPL2 {
-				d.pl2 = pl2[k.GetTarget()]
+				d.pl2 = pl2Of(h.Knobs, k.GetTarget())
 			}
 		}
 		ds = append(ds, d)
 	}
+	c.ds = ds
 	if hasPackage {
 		return ds
 	}
-	f := &domain{kind: kindFreq, key: freqKey}
+	f := newDomain(domain{kind: kindFreq, key: freqKey})
 	for _, k := range h.Knobs {
-		if k.GetName() != knobMaxKHz || unusable(k) != "" || len(k.GetChoices()) > 0 {
+		if k.GetName() != knobMaxKHz || !usable(k) || len(k.GetChoices()) > 0 {
 			continue
 		}
 		if _, ok := cpuIndex(k.GetTarget()); !ok {
@@ -602,7 +703,25 @@ func discover(h *Host, withPL2 bool) []*domain {
 	if len(f.cpus) > 0 {
 		ds = append(ds, f)
 	}
+	c.ds = ds
 	return ds
+}
+
+// pl2Of returns the package's usable numeric rapl.pl2_uw (the last
+// listed, should there be two), or nil.
+func pl2Of(knobs []*gamesav1.Knob, target string) *gamesav1.Knob {
+	var pl2 *gamesav1.Knob
+	for _, k := range knobs {
+		if k.GetName() != knobPL2 || k.GetTarget() != target || !usable(k) || len(k.GetChoices()) > 0 {
+			continue
+		}
+		if _, _, ok := bounds(k); ok {
+			if _, ok := number(k.GetValue()); ok {
+				pl2 = k
+			}
+		}
+	}
+	return pl2
 }
 
 // newState records a domain's limits from before the cap.
@@ -629,8 +748,9 @@ func newState(d *domain) *domainState {
 
 // measure fills each domain's draw from h.DomainWatts. The CPUs of the
 // frequency fallback draw what the packages' meters say, else what the
-// cap covers less the other domains.
-func measure(ds []*domain, h *Host, measured float64) {
+// cap covers less the other domains. keys is scratch for the meters'
+// names, returned for reuse.
+func measure(ds []*domain, h *Host, measured float64, keys []string) []string {
 	var others float64
 	for _, d := range ds {
 		if d.kind == kindFreq {
@@ -647,16 +767,19 @@ func measure(ds []*domain, h *Host, measured float64) {
 		if d.kind != kindFreq {
 			continue
 		}
-		for _, k := range sortedKeys(h.DomainWatts) {
+		keys = sortedKeysInto(keys, h.DomainWatts) // a fixed order: the same sum, bit for bit
+		for _, k := range keys {
 			if w := h.DomainWatts[k]; strings.HasPrefix(k, "package-") && w >= 0 && !math.IsInf(w, 0) {
 				d.draw += w
 				d.known = true
 			}
 		}
+		clear(keys)
 		if !d.known && !math.IsNaN(measured) {
 			d.draw, d.known = max(0, measured-others), true
 		}
 	}
+	return keys[:0]
 }
 
 // waterFill shares budget over the domains: each gets clamp(λ·wt, lower,

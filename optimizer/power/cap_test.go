@@ -2,6 +2,7 @@ package power_test
 
 import (
 	"errors"
+	"maps"
 	"math"
 	"strconv"
 	"strings"
@@ -331,6 +332,69 @@ func TestHostFromSample(t *testing.T) {
 	empty := power.HostFromSample(nil, nil)
 	if !empty.OnAC || empty.HasBattery || power.MeasuredWatts(nil) != 0 {
 		t.Errorf("HostFromSample(nil) = %+v; want on AC, no battery", empty)
+	}
+	// A Host read again keeps its map and none of its old contents.
+	reused := h
+	reused.GameCores = []int{1}
+	reused.ReadSample(&gamesav1.Sample{Gpus: []*gamesav1.GPU{{Index: 20, PowerWatts: 7}}}, nil)
+	if len(reused.DomainWatts) != 1 || reused.DomainWatts["gpu20"] != 7 || !reused.OnAC || reused.HasBattery || reused.GameCores != nil {
+		t.Errorf("ReadSample over a host = %+v; want the new sample's GPU alone, on AC, no battery, no game cores", reused)
+	}
+	if a := testing.AllocsPerRun(20, func() { reused.ReadSample(s, knobs) }); a != 0 {
+		t.Errorf("ReadSample into a host allocates %v times; want 0", a)
+	}
+}
+
+// TestCapSteadyStep: while the limits hold, a step names the very actions
+// of the step before, in the very same list, and allocates nothing; the
+// reasons state the rule rather than the draw, so a draw that moves
+// within the deadband changes nothing. A cap that changes makes new
+// actions and leaves the lists handed out before as they were.
+func TestCapSteadyStep(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		knobs []*gamesav1.Knob
+		capW  float64
+	}{
+		{"desktop under the cap", loadKnobs(t, "desktop"), 1000},
+		{"desktop held", loadKnobs(t, "desktop"), 200},
+		{"laptop fallback held", withOwner(loadKnobs(t, "laptop"), "tlp", "rapl.pl1_uw", "rapl.pl2_uw"), 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCap(t)
+			h := power.Host{Knobs: tc.knobs, DomainWatts: map[string]float64{"package-0": 60, "gpu0": 300}, MaxCoreKHz: 3e6}
+			var last []*gamesav1.Action
+			for range 30 { // settle: the integrators stop moving the limits
+				last = c.Step(360, tc.capW, time.Second, h)
+				h.Knobs = applied(h.Knobs, last)
+			}
+			i := 0
+			step := func() []*gamesav1.Action {
+				i++
+				h.DomainWatts["package-0"] = 60 + 0.01*float64(i%2) // a live meter
+				return c.Step(360, tc.capW, time.Second, h)
+			}
+			got := step()
+			if len(got) == 0 || &got[0] != &last[0] {
+				t.Fatalf("a steady step returned a new list: %v, before %v", got, last)
+			}
+			if a := testing.AllocsPerRun(50, func() { step() }); a != 0 {
+				t.Errorf("a steady step allocates %v times; want 0", a)
+			}
+			for _, a := range got {
+				if r := a.GetReasons(); len(r) != 1 || !strings.HasPrefix(r[0], "power cap ") || strings.Contains(r[0], " draws ") {
+					t.Errorf("%s %s: reasons %q; want the cap's rule, not a draw", a.GetKnob(), a.GetTarget(), r)
+				}
+			}
+			before := values(got)
+			moved := c.Step(360, tc.capW/2, time.Second, h)
+			if len(moved) == 0 || &moved[0] == &got[0] {
+				t.Fatal("the cap halved and the step returned the old list")
+			}
+			if after := values(got); !maps.Equal(after, before) {
+				t.Errorf("the new step rewrote the list handed out before: %v, was %v", after, before)
+			}
+		})
 	}
 }
 

@@ -39,7 +39,21 @@ type Host struct {
 // draw of each RAPL package and GPU, and the fastest core's frequency.
 // knobs becomes Host.Knobs; s may be nil.
 func HostFromSample(s *gamesav1.Sample, knobs []*gamesav1.Knob) Host {
-	h := Host{Knobs: knobs, OnAC: true, DomainWatts: map[string]float64{}}
+	var h Host
+	h.ReadSample(s, knobs)
+	return h
+}
+
+// ReadSample sets h to HostFromSample(s, knobs), reusing h's DomainWatts
+// map: a caller that keeps one Host from tick to tick reads each sample
+// without an allocation.
+func (h *Host) ReadSample(s *gamesav1.Sample, knobs []*gamesav1.Knob) {
+	watts := h.DomainWatts
+	if watts == nil {
+		watts = map[string]float64{}
+	}
+	clear(watts)
+	*h = Host{Knobs: knobs, OnAC: true, DomainWatts: watts}
 	p := s.GetPower()
 	if p != nil {
 		h.OnAC = p.GetOnAc()
@@ -67,12 +81,27 @@ func HostFromSample(s *gamesav1.Sample, knobs []*gamesav1.Knob) Host {
 		}
 	}
 	for _, g := range s.GetGpus() {
-		h.DomainWatts["gpu"+strconv.FormatUint(uint64(g.GetIndex()), 10)] = g.GetPowerWatts()
+		h.DomainWatts[gpuTarget(g.GetIndex())] = g.GetPowerWatts()
 	}
 	for _, c := range s.GetCpu().GetCores() {
 		h.MaxCoreKHz = max(h.MaxCoreKHz, 1000*c.GetFrequencyMhz())
 	}
-	return h
+}
+
+// gpuTargets are the first GPUs' knob targets, written once.
+var gpuTargets = func() (t [16]string) {
+	for i := range t {
+		t[i] = "gpu" + strconv.Itoa(i)
+	}
+	return t
+}()
+
+// gpuTarget is GPU i's knob target, "gpu0".
+func gpuTarget(i uint32) string {
+	if int(i) < len(gpuTargets) {
+		return gpuTargets[i]
+	}
+	return "gpu" + strconv.FormatUint(uint64(i), 10)
 }
 
 // MeasuredWatts is the draw a node's power cap covers in a sample: the

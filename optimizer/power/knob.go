@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -52,7 +51,10 @@ func bounds(k *gamesav1.Knob) (lo, hi float64, ok bool) {
 
 // formatInt writes v, rounded to an integer and clamped to [lo, hi], as a
 // knob value. Knob values are integers in the knob's unit.
-func formatInt(v, lo, hi float64) string {
+func formatInt(v, lo, hi float64) string { return string(appendInt(nil, v, lo, hi)) }
+
+// appendInt is formatInt appending to b.
+func appendInt(b []byte, v, lo, hi float64) []byte {
 	r := math.Round(min(max(v, lo), hi))
 	// Rounding may step over a fractional bound; the integers inside the
 	// bounds are the only values the knob takes.
@@ -62,7 +64,7 @@ func formatInt(v, lo, hi float64) string {
 	if r < lo {
 		r = math.Ceil(lo)
 	}
-	return strconv.FormatFloat(r, 'f', 0, 64)
+	return strconv.AppendFloat(b, r, 'f', 0, 64)
 }
 
 // unusable says why GAMESA must leave a knob alone, or "" when it may set
@@ -76,6 +78,10 @@ func unusable(k *gamesav1.Knob) string {
 	}
 	return ""
 }
+
+// usable reports whether GAMESA may set k: unusable(k) == "", without
+// the text.
+func usable(k *gamesav1.Knob) bool { return k.GetOwner() == "" && k.GetWritable() }
 
 // cpuIndex reads a "cpuN" target; ok is false for any other target.
 func cpuIndex(target string) (int, bool) {
@@ -121,13 +127,13 @@ func (n *notes) lines() []string {
 	return out
 }
 
-// sortedKeys returns m's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
+// sortedKeysInto returns m's keys in order, in buf[:0].
+func sortedKeysInto[V any](buf []string, m map[string]V) []string {
+	keys := buf[:0]
 	for k := range m {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
 	return keys
 }
 

@@ -14,10 +14,14 @@ import (
 
 // Engine evaluates a RuleSet tick after tick. It keeps what `for` and
 // `cooldown` need between ticks, and scratch space so that an evaluation
-// allocates only its Result. It is not safe for concurrent use: the
-// node's loop owns it.
+// allocates only its Result, and not that when it decides as the last
+// did (see Evaluate). It is not safe for concurrent use: the node's loop
+// owns it.
 type Engine struct {
 	rs *RuleSet
+	// last is the last Result, which the next evaluation returns again
+	// when the same rules fire on the same values of what they read.
+	last *Result
 
 	// Scratch for one evaluation, a bit per literal and per rank: both
 	// small enough to stay in cache while the entries stream past.
@@ -95,6 +99,11 @@ func (e *Engine) Rules() *RuleSet { return e.rs }
 // Evaluate runs the rules over one tick's features at time now, which
 // must not go backwards between calls. f must come from the rule set's
 // Schema.
+//
+// The Result is read-only. Where the same rules fire as at the last
+// evaluation, and every feature their conditions read (the values their
+// reasons quote) holds the same value, it is the last Result: it decides
+// the same and says the same, and a steady tick allocates nothing.
 func (e *Engine) Evaluate(f *Features, now time.Time) *Result {
 	rs := e.rs
 	v := f.v
@@ -179,6 +188,10 @@ func (e *Engine) Evaluate(f *Features, now time.Time) *Result {
 		}
 	}
 
+	if e.last != nil && slices.Equal(e.last.fired, tb) && e.sameReads(e.last.values.v, v) {
+		return e.last
+	}
+
 	// 4. Conflict resolution: in rank order, the first rule to claim a
 	// knob and target wins it. Once every key is claimed, the rest of the
 	// fired rules only add their actions to the overridden count.
@@ -222,7 +235,25 @@ func (e *Engine) Evaluate(f *Features, now time.Time) *Result {
 		}
 	}
 	e.claimed = claimed
+	e.last = res
 	return res
+}
+
+// sameReads reports whether v holds the values last does in every slot a
+// rule that fired (trueBits) reads, bit for bit.
+func (e *Engine) sameReads(last, v []float64) bool {
+	rs := e.rs
+	for w, word := range e.trueBits {
+		for ; word != 0; word &= word - 1 {
+			r := w<<6 | bits.TrailingZeros64(word)
+			for _, slot := range rs.reads[rs.readStart[r]:rs.readStart[r+1]] {
+				if math.Float64bits(v[slot]) != math.Float64bits(last[slot]) {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 // scan runs the entries of the literals in rg on this tick's literal
@@ -361,7 +392,8 @@ type snapshot struct {
 	v      []float64
 }
 
-// Result is what one evaluation decided.
+// Result is what one evaluation decided. It is read-only, and like its
+// Engine not safe for concurrent use (Fired fills it in on first use).
 type Result struct {
 	// Actions are the winning action per knob and target, sorted by knob
 	// then target.
@@ -372,16 +404,22 @@ type Result struct {
 	nfired     int
 	values     *snapshot
 	overridden int
+	firedList  []Fired // Fired's list, once built
 }
 
-// Fired lists the rules that fired, in resolution order.
+// Fired lists the rules that fired, in resolution order. The list is
+// the Result's, built on the first call: read-only.
 func (r *Result) Fired() []Fired {
+	if r.firedList != nil || r.nfired == 0 {
+		return r.firedList
+	}
 	out := make([]Fired, 0, r.nfired)
 	for w, word := range r.fired {
 		for ; word != 0; word &= word - 1 {
 			out = append(out, Fired{Rule: r.rs.rules[w<<6|bits.TrailingZeros64(word)], values: r.values})
 		}
 	}
+	r.firedList = out
 	return out
 }
 

@@ -46,6 +46,11 @@ type index struct {
 
 	timed     []bool   // For or Cooldown set, by rank
 	timedBits []uint64 // the same, a bit per rank
+
+	// reads: the feature slots rank r's condition reads (its reasons
+	// quote them) are reads[readStart[r]:readStart[r+1]].
+	readStart []int32
+	reads     []int32
 }
 
 // maxCountedKeys bounds the actions per rule for which moreKeys is built.
@@ -149,6 +154,7 @@ func build(schema *Schema, rules []*Rule) *RuleSet {
 	slices.SortFunc(rules, less)
 	rs := &RuleSet{schema: schema, rules: rules}
 	rs.buildKeys()
+	rs.buildReads()
 
 	// Literal ids in (feature, operator, threshold) order.
 	var lits []literal
@@ -344,6 +350,30 @@ func rarest(c []int32, est []float64) int32 {
 		}
 	}
 	return best
+}
+
+// buildReads lists the slots each rule's condition reads.
+func (rs *RuleSet) buildReads() {
+	rs.readStart = make([]int32, 0, len(rs.rules)+1)
+	for _, r := range rs.rules {
+		rs.readStart = append(rs.readStart, int32(len(rs.reads)))
+		start := len(rs.reads)
+		rs.reads = collectSlots(r.when, rs.reads)
+		run := slices.Compact(slices.Sorted(slices.Values(rs.reads[start:])))
+		rs.reads = append(rs.reads[:start], run...)
+	}
+	rs.readStart = append(rs.readStart, int32(len(rs.reads)))
+}
+
+// collectSlots appends the slot of every atom of c to out.
+func collectSlots(c *cond, out []int32) []int32 {
+	if c.kind == condAtom {
+		return append(out, int32(c.slot))
+	}
+	for _, k := range c.kids {
+		out = collectSlots(k, out)
+	}
+	return out
 }
 
 // collectLiterals appends c's literals, under negation neg.

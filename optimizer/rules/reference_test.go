@@ -228,11 +228,19 @@ func TestCompiledAgreesWithReference(t *testing.T) {
 				randomFeatures(rng, f)
 			}
 			now = now.Add(time.Duration(1+rng.IntN(4)) * 500 * time.Millisecond)
-			got := compiledOut(eng.Evaluate(f, now))
+			res := eng.Evaluate(f, now)
+			got := compiledOut(res)
 			want := ref.evaluate(f.v, now)
 			if !slices.Equal(got.fired, want.fired) || !slices.Equal(got.actions, want.actions) || got.overridden != want.overridden {
 				t.Fatalf("seed %d tick %d: Evaluate fired %v actions %v overridden %d; reference fired %v actions %v overridden %d\nrules:\n%s",
 					seed, tick, got.fired, got.actions, got.overridden, want.fired, want.actions, want.overridden, src)
+			}
+			// The reasons quote this tick's values, also where the
+			// engine handed out the last tick's Result again.
+			for _, fr := range res.Fired() {
+				if r, want := fr.Reason(), fr.Rule.explain(schema, f.v); r != want {
+					t.Fatalf("seed %d tick %d: rule %s: reason %q; this tick's values give %q", seed, tick, fr.Rule.Name, r, want)
+				}
 			}
 			cases++
 			firedTotal += len(got.fired)
