@@ -128,6 +128,11 @@ type MLConfig struct {
 	// TrainStepsPerTick bounds online learning: optimizer steps per model
 	// per tick (0 = inference only).
 	TrainStepsPerTick int `yaml:"train_steps_per_tick"`
+	// TrainInterval spaces each model's training: its steps run at most
+	// this often (0: with every sample the models read, once a second).
+	// One thermal step is ~4 ms of CPU, so every second it alone would be
+	// 0.4 % of a core.
+	TrainInterval time.Duration `yaml:"train_interval"`
 	// SaveInterval is how often the models are written to the data dir
 	// (they are also written at shutdown).
 	SaveInterval time.Duration `yaml:"save_interval"`
@@ -274,7 +279,7 @@ func DefaultConfig() Config {
 			MaxAge:        7 * 24 * time.Hour,
 			MinInterval:   time.Second,
 		},
-		ML:    MLConfig{Enabled: true, TrainStepsPerTick: 1, SaveInterval: 5 * time.Minute, Seed: 1},
+		ML:    MLConfig{Enabled: true, TrainStepsPerTick: 1, TrainInterval: 5 * time.Second, SaveInterval: 5 * time.Minute, Seed: 1},
 		TLS:   TLSConfig{Domain: "gamesa"},
 		Power: PowerConfig{Mode: "auto"},
 		Policy: PolicyConfig{
@@ -427,6 +432,9 @@ func (c Config) Validate() error {
 	}
 	if c.ML.TrainStepsPerTick < 0 || c.ML.TrainStepsPerTick > 100 {
 		add("ml.train_steps_per_tick", "must be between 0 and 100; got %d", c.ML.TrainStepsPerTick)
+	}
+	if c.ML.TrainInterval < 0 || c.ML.TrainInterval > time.Hour {
+		add("ml.train_interval", "must be between 0 and 1h; got %v", c.ML.TrainInterval)
 	}
 	if c.ML.SaveInterval < 0 {
 		add("ml.save_interval", "must not be negative; got %v", c.ML.SaveInterval)

@@ -38,6 +38,8 @@ type modelEntry struct {
 	kind modelKind
 	m    learner
 	loss float32
+	// trained is the sample time of the model's last training step.
+	trained time.Time
 	// failures counts consecutive failed Observes; at maxObserveFailures
 	// the model is skipped until the node restarts.
 	failures int
@@ -49,6 +51,9 @@ type modelSet struct {
 	dir        string
 	log        *slog.Logger
 	trainSteps int
+	// trainEvery spaces a model's training steps (sample time); 0 trains
+	// at every feed.
+	trainEvery time.Duration
 	saveEvery  time.Duration
 	lastSave   time.Time
 	lastFeed   time.Time // sample time of the last sample the models saw
@@ -155,7 +160,7 @@ func (ms *modelSet) feed(e *modelEntry, s *gamesav1.Sample) {
 		return
 	}
 	e.failures = 0
-	if ms.trainSteps > 0 && e.kind.online {
+	if ms.trainSteps > 0 && e.kind.online && ms.trainDue(e, s.GetTime().AsTime()) {
 		loss, err := e.m.Train(ms.trainSteps)
 		if err != nil {
 			ms.log.Debug("model training", "kind", e.kind.name, "err", err)
@@ -163,6 +168,16 @@ func (ms *modelSet) feed(e *modelEntry, s *gamesav1.Sample) {
 			e.loss = loss
 		}
 	}
+}
+
+// trainDue reports whether e trains on the sample taken at t, and if so
+// notes t as its last step. A clock that stepped back trains at once.
+func (ms *modelSet) trainDue(e *modelEntry, t time.Time) bool {
+	if !e.trained.IsZero() && !t.Before(e.trained) && t.Sub(e.trained) < ms.trainEvery-modelJitter {
+		return false
+	}
+	e.trained = t
+	return true
 }
 
 // maybeSave writes every model when saveEvery has passed since the last

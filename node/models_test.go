@@ -97,3 +97,34 @@ func TestModelsFedOncePerSecond(t *testing.T) {
 		t.Errorf("after 62 s: class %q; want render", c)
 	}
 }
+
+// TestTrainInterval: a model trains at most once per trainEvery of sample
+// time (timer jitter absorbed), at once after the clock steps back, and at
+// every feed when trainEvery is 0.
+func TestTrainInterval(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	for _, tc := range []struct {
+		every time.Duration
+		feeds []int // sample times, ms
+		want  string
+	}{
+		{5 * time.Second, []int{0, 1000, 2000, 3000, 4000, 4980, 6000, 9950, 10000}, "T....T.T."},
+		{5 * time.Second, []int{0, 1000, -60000, -59000}, "T.T."}, // the clock stepped back
+		{0, []int{0, 1000, 1000, 2000}, "TTTT"},
+	} {
+		ms := &modelSet{trainEvery: tc.every}
+		e := &modelEntry{}
+		var got []byte
+		for _, f := range tc.feeds {
+			if ms.trainDue(e, at(f)) {
+				got = append(got, 'T')
+			} else {
+				got = append(got, '.')
+			}
+		}
+		if string(got) != tc.want {
+			t.Errorf("every %v, feeds %v: %s; want %s", tc.every, tc.feeds, got, tc.want)
+		}
+	}
+}

@@ -141,6 +141,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 			n.cfg.ML.TrainStepsPerTick, n.cfg.ML.SaveInterval, time.Now(), n.log); err != nil {
 			return err
 		}
+		n.models.trainEvery = n.cfg.ML.TrainInterval
 		if n.cfg.modelPeriod > 0 {
 			n.models.period = n.cfg.modelPeriod
 		}
