@@ -50,6 +50,9 @@ type appBuilder struct {
 	procs []Process
 	apps  []App // the result, sorted by root pid; the caller's to keep
 	regs  map[int32]Registration
+	// shared is set for a caller that reads apps only until its next
+	// call (see fill).
+	shared bool
 	// niceBefore is Input.NiceBefore, sorted.
 	niceBefore []PIDNice
 }
@@ -68,52 +71,92 @@ type appBuilder struct {
 func (c *Coordinator) Classify(procs []Process, regs []Registration) []App {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	apps := c.group(procs, regs, nil).apps
+	apps := c.group(procs, regs, nil, false).apps
 	c.scratch.builder = appBuilder{}
 	return apps
 }
 
 // group classifies and groups procs. The caller holds c.mu, and resets
-// s.builder once done with it.
+// s.builder once done with it. shared tells a caller that reads the apps
+// only until its next call (PlanShared), whose apps fill may write again.
 //
 // A grouping is a function of each listed process's pid, parent and rule
 // match, and of the registrations: while none of them changes (a steady
 // machine, whose processes differ from tick to tick only in CPU use,
 // memory and nice values), the last tick's grouping is reused and only
 // the apps' sums are made again.
-func (c *Coordinator) group(procs []Process, regs []Registration, niceBefore []PIDNice) *appBuilder {
+func (c *Coordinator) group(procs []Process, regs []Registration, niceBefore []PIDNice, shared bool) *appBuilder {
 	s := &c.scratch
 	b := &s.builder
-	*b = appBuilder{c: c, s: s, procs: procs, niceBefore: niceBefore}
-	steady := s.index(procs)
-	steady = s.sameRegistrations(regs) && steady
-	scan := c.cfg.CmdlineScanBytes
-	for i := range procs {
-		if s.dup[i] {
-			continue
-		}
-		p := &procs[i]
-		parent := ""
-		if j := s.parent[i]; j >= 0 {
-			parent = procs[j].Name
-		}
-		cmd := p.Cmdline
-		if scan > 0 && len(cmd) > scan {
-			cmd = cmd[:scan]
-		}
-		e := s.ent[i]
-		if !e.same(p.Name, parent, cmd, p.Exe, p.Cgroup) {
-			cl, rule, ok := c.rules.match(p, parent, cmd)
-			e.store(p.Name, parent, cmd, p.Exe, p.Cgroup, cl, rule, ok)
-			steady = false
+	*b = appBuilder{c: c, s: s, procs: procs, niceBefore: niceBefore, shared: shared}
+	reindexed, steady := c.reindex(procs)
+	if !reindexed {
+		steady = s.index(procs)
+		for i := range procs {
+			if !s.dup[i] && !c.rematch(procs, i) {
+				steady = false
+			}
 		}
 	}
+	steady = s.sameRegistrations(regs) && steady
 	regrouped := !steady || !s.grouped
 	if regrouped {
 		b.regroup(regs)
 	}
 	b.apps = b.fill(regrouped)
 	return b
+}
+
+// rematch matches procs[i], listed once, against the rules again when
+// the inputs its stored match came from changed, and reports whether the
+// match stood.
+func (c *Coordinator) rematch(procs []Process, i int) bool {
+	s := &c.scratch
+	p := &procs[i]
+	parent := ""
+	if j := s.parent[i]; j >= 0 {
+		parent = procs[j].Name
+	}
+	cmd := p.Cmdline
+	if scan := c.cfg.CmdlineScanBytes; scan > 0 && len(cmd) > scan {
+		cmd = cmd[:scan]
+	}
+	e := s.ent[i]
+	if e.same(p.Name, parent, cmd, p.Exe, p.Cgroup) {
+		return true
+	}
+	cl, rule, ok := c.rules.match(p, parent, cmd)
+	e.store(p.Name, parent, cmd, p.Exe, p.Cgroup, cl, rule, ok)
+	return false
+}
+
+// reindex starts a tick over a list that holds the last tick's pids in
+// the same places, each with the same parent, and no duplicate, as a
+// steady machine's does: the entries, their positions, the duplicates
+// (none) and the parent positions then stand, and one pass over the list
+// finds so and rematches each process (steady reports whether every
+// match stood). It reports false when the list is not such a one; index
+// then sets everything again.
+func (c *Coordinator) reindex(procs []Process) (ok, steady bool) {
+	s := &c.scratch
+	if !s.indexed || len(procs) != len(s.ent) {
+		return false, false
+	}
+	s.tick++ // a failure leaves entries at this tick, which index's next one leaves behind
+	steady = true
+	for i := range procs {
+		e, p := s.ent[i], &procs[i]
+		if e.pid != p.PID || e.ppid != p.PPID {
+			return false, false
+		}
+		e.gen = s.tick
+		// The parent, listed before or after, has its place of the last
+		// tick: rematch reads its name, not its entry.
+		if !c.rematch(procs, i) {
+			steady = false
+		}
+	}
+	return true, steady
 }
 
 // regroup groups the tick's processes afresh, into the grouping that
@@ -279,16 +322,22 @@ func (b *appBuilder) finish() {
 		}
 	}
 	s.grouped = true
+	s.groupings++
 }
 
 // fill returns the tick's apps: the grouping's, with this tick's sums of
 // CPU use and memory, a game named after its busiest process, and the
 // fallback's classes for the busy apps no rule knows. They are made in
 // s.next; the caller gets a copy, new memory it keeps, unless they are
-// the apps handed out last (kept in s.handed, never written again),
-// which it then gets again: a steady machine's apps allocate nothing.
-// Without a fallback the sums alone tell whether they are: the apps are
-// then not even made.
+// the apps handed out last (s.handed), which it then gets again: a
+// steady machine's apps allocate nothing. Without a fallback the sums
+// alone tell whether they are: the apps are then not even made.
+//
+// The apps handed out last are never written again, with one exception:
+// while only shared callers (see appBuilder.shared) have had them, and
+// the apps differ from them in their sums alone, a shared caller gets
+// them again with the new sums written in: a live machine, whose CPU use
+// moves every tick, then allocates no apps either.
 func (b *appBuilder) fill(regrouped bool) []App {
 	s := b.s
 	n := len(s.grouping)
@@ -308,8 +357,19 @@ func (b *appBuilder) fill(regrouped bool) []App {
 		s.cpu[a] += p.CPUPercent
 		s.rss[a] += p.RSSBytes
 	}
-	if !regrouped && b.c.fallback == nil && s.sumsAsHanded() {
-		return s.handed
+	if !regrouped && b.c.fallback == nil {
+		// The grouping's classes stand: only the sums and a game's name
+		// can differ from the apps handed out last.
+		switch names, sums := s.asHanded(); {
+		case names && sums:
+			return b.again()
+		case names && b.shared && s.handedShared:
+			for r := range s.handed {
+				s.handed[r].CPUPercent, s.handed[r].RSSBytes = s.cpu[r], s.rss[r]
+			}
+			s.handedGen++
+			return s.handed
+		}
 	}
 	apps := append(s.next[:0], s.grouping...)
 	s.next = apps
@@ -317,27 +377,43 @@ func (b *appBuilder) fill(regrouped bool) []App {
 		apps[r].CPUPercent, apps[r].RSSBytes, apps[r].Name = s.cpu[r], s.rss[r], s.names[r]
 	}
 	b.classifyUnknown(apps)
-	if !regrouped && sameApps(apps, s.handed) {
-		return s.handed
+	switch {
+	case !regrouped && sameApps(apps, s.handed):
+		return b.again()
+	case !regrouped && b.shared && s.handedShared && len(apps) == len(s.handed) && sameKinds(apps, s.handed):
+		for r := range apps {
+			s.handed[r].CPUPercent, s.handed[r].RSSBytes = apps[r].CPUPercent, apps[r].RSSBytes
+		}
+	default:
+		s.handed = slices.Clone(apps)
+		s.handedShared = b.shared
 	}
-	s.handed = slices.Clone(apps)
+	s.handedGen++
 	return s.handed
 }
 
-// sumsAsHanded reports whether the tick's sums and names are those of the
-// apps handed out last, which were made from the same grouping with no
-// fallback: only what the sums set can differ.
-func (s *scratch) sumsAsHanded() bool {
+// again returns the apps handed out last, unchanged, to this caller.
+func (b *appBuilder) again() []App {
+	b.s.handedShared = b.s.handedShared && b.shared
+	return b.s.handed
+}
+
+// asHanded reports whether the tick's names, and its sums, are those of
+// the apps handed out last, which were made from the same grouping with
+// no fallback: only what the sums set can differ.
+func (s *scratch) asHanded() (names, sums bool) {
 	if len(s.handed) != len(s.cpu) {
-		return false
+		return false, false
 	}
+	sums = true
 	for r := range s.handed {
 		h := &s.handed[r]
-		if h.CPUPercent != s.cpu[r] || h.RSSBytes != s.rss[r] || h.Name != s.names[r] {
-			return false
+		if !sameString(h.Name, s.names[r]) {
+			return false, false
 		}
+		sums = sums && h.CPUPercent == s.cpu[r] && h.RSSBytes == s.rss[r]
 	}
-	return true
+	return true, sums
 }
 
 // classifyUnknown asks the fallback about the busy apps no rule knows.

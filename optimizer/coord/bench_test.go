@@ -2,6 +2,7 @@ package coord_test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/krystalstack/gamesa/optimizer/coord"
@@ -64,4 +65,36 @@ func BenchmarkClassify300(b *testing.B) {
 	for b.Loop() {
 		c.Classify(in.Processes, nil)
 	}
+}
+
+// BenchmarkPlanShared300Live plans the 300 processes through PlanShared,
+// as the policy pipeline does, with every process's CPU use moving within
+// a quarter of its level from tick to tick, as on a live machine: the
+// plan holds (replans/op says how often it did not) and the apps take
+// each tick's sums in place.
+func BenchmarkPlanShared300Live(b *testing.B) {
+	c := mustNew(b, nil)
+	in := busyDesktop(b)
+	base := make([]float64, len(in.Processes))
+	for i, p := range in.Processes {
+		base[i] = p.CPUPercent
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var last uint64
+	replans := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		for i, cpu := range base {
+			in.Processes[i].CPUPercent = cpu * (0.75 + 0.5*rng.Float64())
+		}
+		d, _, serial := c.PlanShared(in)
+		if d.Scenario != coord.ScenarioGameVoice {
+			b.Fatalf("scenario %q", d.Scenario)
+		}
+		if serial != last {
+			replans++
+		}
+		last, in.PrevHogs = serial, d.Hogs
+	}
+	b.ReportMetric(float64(replans)/float64(b.N), "replans/op")
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"strconv"
+	"unsafe"
 )
 
 // pidEntry is what a Coordinator remembers about one pid between ticks:
@@ -41,7 +42,19 @@ type pidEntry struct {
 
 // same reports whether the stored match was made from these inputs.
 func (e *pidEntry) same(name, parent, cmd, exe, cgroup string) bool {
-	return e.valid && e.cmd == cmd && e.name == name && e.parent == parent && e.exe == exe && e.cgroup == cgroup
+	return e.valid && sameString(e.cmd, cmd) && sameString(e.name, name) && sameString(e.parent, parent) &&
+		sameString(e.exe, exe) && sameString(e.cgroup, cgroup)
+}
+
+// sameString is a == b, told without a call where both are one string
+// (the same bytes at the same address), as the strings a caller keeps
+// from tick to tick are: == calls the runtime to compare bytes whenever
+// the lengths agree, and a steady tick asks this five times a process.
+func sameString(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	return len(a) == 0 || unsafe.StringData(a) == unsafe.StringData(b) || a == b
 }
 
 // store remembers a match and its inputs. It keeps the strings it is
@@ -61,8 +74,10 @@ func (e *pidEntry) store(name, parent, cmd, exe, cgroup string, class Class, rul
 type scratch struct {
 	tick uint64
 	// pids is the match cache and this tick's pid → position index in
-	// one map: one lookup per process serves both.
-	pids map[int32]*pidEntry
+	// one map: one lookup per process serves both. indexed is set when
+	// the last tick's list was the one before's (see Coordinator.reindex).
+	pids    map[int32]*pidEntry
+	indexed bool
 	// Per process of this tick.
 	ent    []*pidEntry
 	parent []int32 // position of the parent, -1 if not listed
@@ -93,9 +108,16 @@ type scratch struct {
 	rootAt   []int32
 	grouped  bool
 	regs     []regKey
+	// groupings counts the groupings made: the plan memo tells by it
+	// whether its grouping still stands.
+	groupings uint64
 	// next is the tick's apps as fill makes them; handed the last apps
-	// handed out, which the caller shares: never written.
+	// handed out, which the callers share: written again only while
+	// handedShared (see fill). handedGen counts the changes of handed,
+	// new apps or new sums.
 	next, handed []App
+	handedShared bool
+	handedGen    uint64
 	// The tick's grouping, Decision and hogs (Decision.Hogs), until they
 	// are handed out.
 	builder  appBuilder
@@ -111,6 +133,9 @@ type scratch struct {
 	cpuLists        cpuLists
 	split           splitMemo
 	plan            planMemo
+	// busy is the tick's busyApp of each app, which the plan memo
+	// compares with its own.
+	busy []bool
 }
 
 // evictSlack bounds the cache at twice the process list plus this many
@@ -189,6 +214,10 @@ func (s *scratch) index(procs []Process) (same bool) {
 			s.parent[i] = e.pent.pos
 		}
 	}
+	// A list that held, with no duplicate, is likely to hold again:
+	// reindex tries it first. One that changed, as a churn of
+	// short-lived processes changes it every tick, is indexed afresh.
+	s.indexed = same
 	if len(s.pids) > 2*n+evictSlack {
 		for pid, e := range s.pids {
 			if e.gen != s.tick {

@@ -121,9 +121,22 @@ func niceOf(pr *Process, before []PIDNice) int32 {
 	return pr.Nice
 }
 
+// sortedByPID reports whether nice is sorted by pid, as a caller should
+// pass it (slices.IsSortedFunc would call a comparison per pair).
+func sortedByPID(nice []PIDNice) bool {
+	for i := 1; i < len(nice); i++ {
+		if nice[i].PID < nice[i-1].PID {
+			return false
+		}
+	}
+	return true
+}
+
 // Decision is the coordinator's output for one tick. Treat it as
 // read-only: decisions of ticks that planned the same share their Apps
-// (and the apps their PIDs), CPU lists, Notes and Hogs.
+// (and the apps their PIDs), CPU lists, Notes and Hogs. The Apps of
+// PlanShared are the exception: they hold until the Coordinator's next
+// PlanShared, which may write new CPUPercent and RSSBytes in them.
 type Decision struct {
 	// Scenario names the policy applied: one of the Scenario constants,
 	// or ScenarioForegroundPrefix and a class.
@@ -204,7 +217,7 @@ type planner struct {
 func (c *Coordinator) Plan(in Input) Decision {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	d, settings := c.plan(in)
+	d, settings := c.plan(in, false)
 	acts := make([]*gamesav1.Action, len(settings))
 	slab := make([]gamesav1.Action, len(settings))
 	for i, st := range settings {
@@ -234,36 +247,48 @@ type Setting struct {
 func (c *Coordinator) PlanSettings(in Input, buf []Setting) (Decision, []Setting) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	d, settings := c.plan(in)
+	d, settings := c.plan(in, false)
 	return d, append(buf, settings...)
 }
 
-// PlanShared is PlanSettings for a caller that reads the settings only
-// until its next call: they are the Coordinator's own list, not a copy,
-// and a plan that holds from one call to the next (a steady machine's)
-// returns the very list of the last call. Treat it as read-only; the
-// settings' strings and reasons may be kept.
-func (c *Coordinator) PlanShared(in Input) (Decision, []Setting) {
+// PlanShared is PlanSettings for a caller that reads the settings, and
+// the Decision's Apps, only until the Coordinator's next PlanShared:
+// they are the Coordinator's own, not copies. A plan that holds from one
+// call to the next (a steady machine's) returns the very list of the
+// last call; the apps of a grouping that holds are the last call's too,
+// with the sums of this one written in (on a live machine only CPU use
+// and memory change from tick to tick). Treat both as read-only; the
+// settings' strings and reasons, and the apps' strings and PIDs, may be
+// kept.
+//
+// It also returns the plan's serial number, new with every plan the
+// Coordinator makes, for whichever caller: a call that returns the
+// serial of an earlier one returned that call's very settings,
+// unchanged, so a caller that keeps what it made of them may use it
+// again.
+func (c *Coordinator) PlanShared(in Input) (Decision, []Setting, uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.plan(in)
+	d, settings := c.plan(in, true)
+	return d, settings, c.scratch.plan.serial
 }
 
 // plan is Plan with the settings in the plan memo's list (read-only,
-// until the next plan). The caller holds c.mu.
-func (c *Coordinator) plan(in Input) (Decision, []Setting) {
+// until the next plan), and for a shared caller (PlanShared) the apps
+// too. The caller holds c.mu.
+func (c *Coordinator) plan(in Input, shared bool) (Decision, []Setting) {
 	regs := in.Registrations
 	if len(regs) > 1 {
 		regs = slices.Clone(regs)
 		sortRegistrations(regs)
 	}
 	before := in.NiceBefore
-	if !slices.IsSortedFunc(before, func(x, y PIDNice) int { return cmp.Compare(x.PID, y.PID) }) {
+	if !sortedByPID(before) {
 		before = slices.SortedFunc(slices.Values(before), func(x, y PIDNice) int { return cmp.Compare(x.PID, y.PID) })
 	}
-	b := c.group(in.Processes, regs, before)
+	b := c.group(in.Processes, regs, before, shared)
 	s := &c.scratch
-	if m := &s.plan; m.holds(&in, before, b.apps) {
+	if m := &s.plan; m.holds(c, &in, before, b.apps) {
 		d := m.d
 		d.Apps = b.apps
 		s.builder = appBuilder{}
@@ -299,7 +324,7 @@ func (c *Coordinator) plan(in Input) (Decision, []Setting) {
 		d.Hogs = slices.Clone(s.hogs)
 	}
 	s.decision, s.builder = Decision{}, appBuilder{}
-	s.settings = s.plan.store(&in, before, d, out)
+	s.settings = s.plan.store(c, &in, before, d, out)
 	return d, out
 }
 
@@ -314,19 +339,29 @@ func (p *planner) pickForeground(regs []Registration) {
 			}
 		}
 	}
-	for i := range d.Apps {
-		a := &d.Apps[i]
+	if d.Foreground = busiestGame(d.Apps); d.Foreground >= 0 {
+		d.ForegroundBy = byBusiestGame
+	}
+}
+
+// byBusiestGame is Decision.ForegroundBy for a foreground picked by its
+// CPU use.
+const byBusiestGame = "busiest game"
+
+// busiestGame returns the game app of most CPU use, -1 for none.
+func busiestGame(apps []App) int {
+	busiest := -1
+	for i := range apps {
+		a := &apps[i]
 		if a.Class != ClassGame {
 			continue
 		}
 		// Apps are in root-pid order, so a tie keeps the lower pid.
-		if d.Foreground < 0 || a.CPUPercent > d.Apps[d.Foreground].CPUPercent {
-			d.Foreground = i
+		if busiest < 0 || a.CPUPercent > apps[busiest].CPUPercent {
+			busiest = i
 		}
 	}
-	if d.Foreground >= 0 {
-		d.ForegroundBy = "busiest game"
-	}
+	return busiest
 }
 
 func (p *planner) has(c Class) bool {
@@ -356,27 +391,30 @@ func (p *planner) note(format string, args ...arg) {
 }
 
 // isHog reports whether app i is a busy app to move out of the
-// foreground's way. Games (a second Wine server, say), the desktop,
-// voice chat and encoders never are.
+// foreground's way: one busy enough (busyApp) that no scenario gave a
+// role, nor the foreground.
 func (p *planner) isHog(i int) bool {
-	a := &p.d.Apps[i]
-	if i == p.d.Foreground || p.roles[i].set {
-		return false
-	}
+	return i != p.d.Foreground && !p.roles[i].set && p.c.busyApp(&p.d.Apps[i], p.prevHogs)
+}
+
+// busyApp reports whether a's CPU use makes it a hog, given the roots of
+// the previous hogs (sorted): all that the choice of the hogs reads of
+// its CPU use. Games (a second Wine server, say), the desktop, voice
+// chat, encoders and background services never are.
+func (c *Coordinator) busyApp(a *App, prevHogs []int32) bool {
 	switch a.Class {
 	case ClassGame, ClassDesktop, ClassVoiceChat, ClassStreamer, ClassBackground:
 		return false
 	}
-	cfg := &p.c.cfg
-	if a.CPUPercent >= cfg.HogCPUPercent {
+	if a.CPUPercent >= c.cfg.HogCPUPercent {
 		return true
 	}
-	if !(a.CPUPercent >= cfg.HogKeepCPUPercent) {
+	if !(a.CPUPercent >= c.cfg.HogKeepCPUPercent) {
 		return false // quiet (or not a number), whatever it was: spare the search
 	}
 	// Moved out of the way, a hog uses less: it stays a hog until it
 	// really quietens, or it would bounce between the groups.
-	_, was := slices.BinarySearch(p.prevHogs, a.Root)
+	_, was := slices.BinarySearch(prevHogs, a.Root)
 	return was
 }
 
@@ -436,11 +474,7 @@ func (p *planner) game(t Topology) {
 			summary = append(summary, p.sprintf("%s keeps CPUs %s", str(who), str(p.cpuList(got))))
 		}
 		if len(streamer) > 0 {
-			var cpu float64
-			for _, i := range streamer {
-				cpu += d.Apps[i].CPUPercent
-			}
-			reserve(p.names(streamer), max(1, int(math.Ceil(cpu/100))))
+			reserve(p.names(streamer), streamerCPUs(d.Apps))
 		}
 		if len(voice) > 0 && cfg.VoiceReserveCPUs > 0 {
 			reserve(p.names(voice), cfg.VoiceReserveCPUs)
@@ -479,6 +513,19 @@ func (p *planner) game(t Topology) {
 	p.hogCPUs = hogCPUs
 }
 
+// streamerCPUs is the number of CPUs to reserve for the encoders beside a
+// game: enough for the CPU use of them all, at least one. (The
+// foreground, a game, is never one of them.)
+func streamerCPUs(apps []App) int {
+	var cpu float64
+	for i := range apps {
+		if apps[i].Class == ClassStreamer {
+			cpu += apps[i].CPUPercent
+		}
+	}
+	return max(1, int(math.Ceil(cpu/100)))
+}
+
 // hogWhy is a hog's reason: the rule that made it one, not the CPU use it
 // has now (the App carries that), so that the reason, and every setting
 // that carries it, holds while the app stays a hog.
@@ -512,19 +559,15 @@ func (p *planner) renderCompile(t Topology) {
 	d := p.d
 	d.Scenario = ScenarioRenderCompile
 	var r, c []int
-	var rCPU, cCPU float64
-	for i, a := range d.Apps {
-		switch a.Class {
+	for i := range d.Apps {
+		switch d.Apps[i].Class {
 		case ClassRenderer:
-			r, rCPU = append(r, i), rCPU+a.CPUPercent
+			r = append(r, i)
 		case ClassCompiler:
-			c, cCPU = append(c, i), cCPU+a.CPUPercent
+			c = append(c, i)
 		}
 	}
-	share := 0.5
-	if rCPU+cCPU > 0 {
-		share = min(max(rCPU/(rCPU+cCPU), 0.01), 0.99)
-	}
+	share := renderShare(d.Apps)
 	sp, ok := p.c.scratch.split.get(t, share)
 	if !ok {
 		p.note("%d physical core(s): no core split between the renderer and the compiler", integer(p.c.scratch.split.cores))
@@ -544,6 +587,24 @@ func (p *planner) renderCompile(t Topology) {
 		p.roles[i] = role{set: true, cpus: sp.rest, why: p.text("compiler %s (%s)", str(d.Apps[i].Name), str(p.ruleOf(&d.Apps[i])))}
 	}
 	p.foregroundBoost()
+}
+
+// renderShare is the renderers' share of the CPU use of the renderers
+// and the compilers, within 1-99 %: their share of the cores.
+func renderShare(apps []App) float64 {
+	var rCPU, cCPU float64
+	for i := range apps {
+		switch a := &apps[i]; a.Class {
+		case ClassRenderer:
+			rCPU += a.CPUPercent
+		case ClassCompiler:
+			cCPU += a.CPUPercent
+		}
+	}
+	if !(rCPU+cCPU > 0) {
+		return 0.5
+	}
+	return min(max(rCPU/(rCPU+cCPU), 0.01), 0.99)
 }
 
 // foregroundBoost raises a registered foreground that a scenario left

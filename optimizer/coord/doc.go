@@ -40,13 +40,16 @@
 // again only when a pid, a parent, a match or a registration changes),
 // the texts of its reasons, the last core split and the last plan, and
 // reuses its buffers, so a tick over a steady process list tests no rule
-// and formats nothing, and one whose CPU use and nice values hold too
-// plans nothing and allocates nothing. That memory never changes a
-// result. A Coordinator is safe for concurrent use as long as
+// and formats nothing, and one whose nice values hold and whose CPU use
+// crosses no threshold the plan reads (the hog thresholds, the busiest
+// game, the encoders' reservation, the render + compile share) plans
+// nothing, and through PlanShared allocates nothing. That memory never
+// changes a result. A Coordinator is safe for concurrent use as long as
 // the Fallback is (a mutex serializes Plan and Classify; the Fallback
 // must not call back into its Coordinator); a Decision and the apps
 // Classify returns share nothing with it that it writes again (reasons
-// are shared from tick to tick, and never changed once made). RuleSet is
+// are shared from tick to tick, and never changed once made), but for
+// PlanShared's, which its caller reads until its next call. RuleSet is
 // immutable and safe for concurrent use; Registry is safe for
 // concurrent use.
 //

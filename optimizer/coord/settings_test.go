@@ -57,21 +57,34 @@ func TestPlanSharedMatchesPlan(t *testing.T) {
 	paths, _ := filepath.Glob(filepath.Join("testdata", "scenarios", "*.json"))
 	rng := rand.New(rand.NewPCG(9, 9))
 	long := mustNew(t, nil)
+	var lastSerial uint64
+	var lastList []coord.Setting
 	for _, path := range paths {
 		in := loadScenario(t, path)
 		for tick := range 30 {
-			got, settings := long.PlanShared(in)
+			got, settings, serial := long.PlanShared(in)
+			if serial == lastSerial && !sameList(settings, lastList) {
+				t.Fatalf("%s tick %d: serial %d again, with another list", path, tick, serial)
+			}
 			got.Actions = settingsAsActions(settings)
 			want := mustNew(t, nil).Plan(in)
 			if render(got) != render(want) || !sameActions(got, want) {
 				t.Fatalf("%s tick %d: PlanShared differs from Plan:\n%s\nvs\n%s", path, tick, render(got), render(want))
 			}
-			if _, again := long.PlanShared(in); tick == 0 && (len(again) != len(settings) || len(again) > 0 && &again[0] != &settings[0]) {
-				t.Fatalf("%s tick %d: the same input planned again gave another list", path, tick)
+			_, again, againSerial := long.PlanShared(in)
+			if tick == 0 && (againSerial != serial || !sameList(again, settings)) {
+				t.Fatalf("%s tick %d: the same input planned again gave another list (serial %d, then %d)", path, tick, serial, againSerial)
 			}
+			lastSerial, lastList = againSerial, again
 			in = mutate(rng, in)
 		}
 	}
+}
+
+// sameList reports whether a and b are one list: the same elements of
+// the same array.
+func sameList(a, b []coord.Setting) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // TestNiceBefore plans a game whose processes GAMESA already reniced:

@@ -31,6 +31,12 @@ type slot struct {
 	e           *entry
 	win         ask
 	first, last int32 // the chain in board.asks; -1 while win is the only ask
+	// block marks the slot of the coordinator's settings filed as one
+	// block (see askCoordinator): e and win are unset, and each of the
+	// settings' entries points here. placed marks the slot a setting of
+	// the block gets once another ask joins it, which settle takes in the
+	// block's place.
+	block, placed bool
 }
 
 // board collects the tick's asks by setting. Its buffers are reused
@@ -39,6 +45,9 @@ type board struct {
 	asks   []ask
 	slots  []slot
 	pieces []piece
+	// plain files every setting on its own (no block) and resolves
+	// every conflict afresh (no contest), as tests compare.
+	plain bool
 }
 
 // reset empties the board. The asks keep their reasons until the next
@@ -47,13 +56,14 @@ func (b *board) reset() {
 	b.asks, b.slots, b.pieces = b.asks[:0], b.slots[:0], b.pieces[:0]
 }
 
-// ask files a request for the setting k. The first request for a
-// setting in a tick fixes its place in the plan. A request for no value
-// (which no part makes on purpose) is dropped: "" means "nothing in
-// force" to the hysteresis.
-func (p *Pipeline) ask(k Key, a ask) {
+// ask files a request for the setting k, and returns the setting's
+// entry. The first request for a setting in a tick fixes its place in
+// the plan. A request for no value (which no part makes on purpose) is
+// dropped, and gets no entry: "" means "nothing in force" to the
+// hysteresis.
+func (p *Pipeline) ask(k Key, a ask) *entry {
 	if a.value == "" {
-		return
+		return nil
 	}
 	e := p.entryFor(k)
 	b := &p.board
@@ -69,10 +79,13 @@ func (p *Pipeline) ask(k Key, a ask) {
 			b.slots = append(b.slots, slot{})
 		}
 		s := &b.slots[n]
-		s.e, s.win, s.first, s.last = e, a, -1, -1
-		return
+		s.e, s.win, s.first, s.last, s.block, s.placed = e, a, -1, -1, false, false
+		return e
 	}
 	s := &b.slots[e.slot]
+	if s.block {
+		s = p.unblock(e)
+	}
 	if s.first < 0 {
 		s.first, s.last = int32(len(b.asks)), int32(len(b.asks))
 		b.asks = append(b.asks, s.win)
@@ -81,6 +94,7 @@ func (p *Pipeline) ask(k Key, a ask) {
 	b.asks = append(b.asks, a)
 	b.asks[s.last].next = i
 	s.last = i
+	return e
 }
 
 // entryFor returns the setting k's entry, making one for a setting seen
@@ -109,9 +123,14 @@ func (p *Pipeline) entryFor(k Key) *entry {
 			p.cursor = int(e.pos) + 1
 		}
 	}
+	p.sequence(e)
+	return e
+}
+
+// sequence adds e to this tick's sequence of asks.
+func (p *Pipeline) sequence(e *entry) {
 	e.pos = int32(len(p.seq))
 	p.seq = append(p.seq, e)
-	return e
 }
 
 // nextSeq makes this tick's sequence of asks the one the next tick's are
@@ -136,6 +155,11 @@ func (p *Pipeline) nextSeq() {
 // kept: a steady conflict formats nothing.
 func (b *board) resolve(s *slot, d *Decision, old []string) {
 	if s.first < 0 { // one ask: it wins as it is
+		return
+	}
+	e := s.e
+	if c := e.contest; c != nil && !b.plain && c.holds(b, s.first) {
+		c.again(s, d)
 		return
 	}
 	w := s.first
@@ -180,6 +204,88 @@ func (b *board) resolve(s *slot, d *Decision, old []string) {
 			s.win.reasons[i] = pc.String(s.e.key.Knob)
 		}
 	}
+	// A setting contested once, as a churn of short-lived processes'
+	// are, keeps no memory of it; one contested again remembers.
+	if e.contested && e.contest == nil {
+		e.contest = &contest{}
+	}
+	if e.contest != nil {
+		e.contest.remember(b, s, w)
+	}
+	e.contested = true
+}
+
+// contest is the last conflict resolve settled for a setting: the asks
+// in the order they came, the winner, the asks overruled (by place, a
+// bit each) and the reasons made of them. While a tick brings the very
+// same asks, resolve's answer is the same (its reasons, written anew or
+// kept from the setting's own, read the same), and is given again
+// without weighing the asks or writing the reasons: a steady conflict,
+// such as a rule's nice for the compile the coordinator moved out of the
+// way, costs a comparison of its asks.
+type contest struct {
+	asks    []ask
+	win     int
+	lost    uint64
+	urgent  bool
+	reasons []string
+}
+
+// holds reports whether the chain of asks from first is the contest
+// remembered.
+func (c *contest) holds(b *board, first int32) bool {
+	if c.reasons == nil {
+		return false
+	}
+	n := 0
+	for i := first; i >= 0; i = b.asks[i].next {
+		if n == len(c.asks) || !sameAsk(&b.asks[i], &c.asks[n]) {
+			return false
+		}
+		n++
+	}
+	return n == len(c.asks)
+}
+
+// sameAsk reports whether a and b ask the same: the same value, source,
+// rule and urgency, with the very same reasons.
+func sameAsk(a, b *ask) bool {
+	return a.source == b.source && a.rule == b.rule && a.urgent == b.urgent && sameString(a.value, b.value) &&
+		len(a.reasons) == len(b.reasons) && (len(a.reasons) == 0 || &a.reasons[0] == &b.reasons[0])
+}
+
+// again settles s as resolve did the contest remembered.
+func (c *contest) again(s *slot, d *Decision) {
+	win := &c.asks[c.win]
+	s.win = *win
+	s.win.urgent, s.win.reasons = c.urgent, c.reasons
+	for k := range c.asks {
+		if c.lost&(1<<k) != 0 {
+			a := &c.asks[k]
+			d.Overruled = append(d.Overruled, Overruled{Key: s.e.key, Source: a.source, Value: a.value, Reasons: a.reasons,
+				By: win.source, ByValue: win.value})
+		}
+	}
+}
+
+// remember records the contest resolve settled: the chain of s's asks,
+// w the winner's place in board.asks.
+func (c *contest) remember(b *board, s *slot, w int32) {
+	c.asks, c.lost, c.reasons = c.asks[:0], 0, nil
+	for i := s.first; i >= 0; i = b.asks[i].next {
+		a := &b.asks[i]
+		switch k := len(c.asks); {
+		case k == 64:
+			c.asks = c.asks[:0] // too many to remember: never holds
+			return
+		case i == w:
+			c.win = k
+		case !sameValue(a.value, s.win.value):
+			c.lost |= 1 << k
+		}
+		c.asks = append(c.asks, *a)
+	}
+	c.urgent, c.reasons = s.win.urgent, s.win.reasons
 }
 
 // piece is one reason of a contested setting: a part's reason, or the
@@ -297,15 +403,11 @@ func sameNumber(a, b string) bool {
 	return okA && okB && x == y
 }
 
-// askCoordinator files the coordinator's settings. Those for a
+// coordAsk is the coordinator's ask for the setting st. Those for a
 // registered app's processes, and for the foreground group of a
 // registered foreground, are urgent: a registration acts at once.
-func (p *Pipeline) askCoordinator(settings []coord.Setting) {
-	for i := range settings {
-		st := &settings[i]
-		p.ask(Key{st.Knob, st.Target}, ask{value: st.Value, source: SourceCoordinator,
-			reasons: st.Reasons, urgent: p.registeredTarget(st.Target)})
-	}
+func (p *Pipeline) coordAsk(st *coord.Setting) ask {
+	return ask{value: st.Value, source: SourceCoordinator, reasons: st.Reasons, urgent: p.registeredTarget(st.Target)}
 }
 
 // registeredTarget reports whether target is a registered app's process
@@ -410,6 +512,9 @@ func (p *Pipeline) groupOf(target string) string {
 	}
 	b := &p.board
 	s := &b.slots[e.slot]
+	if s.block {
+		return p.settings[e.blockIdx].Value // the block holds the coordinator's asks alone
+	}
 	if s.first < 0 {
 		if s.win.source == SourceCoordinator {
 			return s.win.value

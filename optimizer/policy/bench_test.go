@@ -422,7 +422,7 @@ func BenchmarkCoordinator(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		m := l.start()
-		d, _ := c.PlanShared(in)
+		d, _, _ := c.PlanShared(in)
 		l.stop(m)
 		if d.Scenario != coord.ScenarioGameVoice {
 			b.Fatalf("scenario %q", d.Scenario)

@@ -72,7 +72,11 @@ func (s Source) String() string {
 // actions all stayed shares the previous plan's list of them), Held,
 // Overruled, Notes, Fired and the coordinator's Apps are the previous
 // decision's while they read the same, and reasons slices are shared with
-// the parts that wrote them.
+// the parts that wrote them. The apps' CPUPercent and RSSBytes are the
+// one exception to keeping: they hold until the next Decide, which
+// writes its sums in the same apps while the apps stay the same (the
+// processes, their grouping and classes); read them, or copy the apps
+// (Proto does), before deciding again.
 type Decision struct {
 	Time time.Time
 	// Plan is every setting in force after hysteresis, with its reasons,
@@ -85,7 +89,8 @@ type Decision struct {
 	Mode       power.Mode
 	ModeReason string
 	// Scenario, Apps, Foreground (an index into Apps, or -1) and
-	// ForegroundBy are the coordinator's view of this tick.
+	// ForegroundBy are the coordinator's view of this tick (the apps'
+	// sums until the next Decide).
 	Scenario     string
 	Apps         []coord.App
 	Foreground   int

@@ -17,7 +17,9 @@
 //  3. Apply d.Plan in enforce mode (the actuators skip what already
 //     holds) or check it in observe mode, and restore the original value
 //     of every knob in d.Release. Keep d for `gamesa explain`:
-//     d.Proto() is its API form.
+//     d.Proto() is its API form. The apps' sums in d.Apps hold until
+//     the next Decide, which writes its own in the same apps: take
+//     d.Proto() before it.
 //  4. After a rules hot reload, p.SetRules(rs); on gRPC SetPowerMode,
 //     p.SetModeOverride or p.ClearModeOverride. Serialise both with
 //     Decide: a Pipeline belongs to one goroutine.

@@ -3,6 +3,7 @@ package policy
 import (
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/krystalstack/gamesa/optimizer/coord"
 	"github.com/krystalstack/gamesa/optimizer/power"
@@ -135,6 +136,17 @@ func (p *Pipeline) askMode(d *Decision, host power.Host, now time.Time) {
 	}
 }
 
+// sameString is a == b, told without a call where both are one string
+// (the same bytes at the same address), as the inventory's strings are
+// from tick to tick: == calls the runtime to compare bytes whenever the
+// lengths agree.
+func sameString(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	return len(a) == 0 || unsafe.StringData(a) == unsafe.StringData(b) || a == b
+}
+
 // sameModeInputs reports whether the mode's plan of the last tick still
 // holds, and brings the knob view up to date either way.
 func (p *Pipeline) sameModeInputs(d *Decision, host power.Host) bool {
@@ -154,9 +166,9 @@ func (p *Pipeline) sameModeInputs(d *Decision, host power.Host) bool {
 				value = e.orig
 			}
 		}
-		if v.Name == k.GetName() && v.Target == k.GetTarget() && v.Unit == k.GetUnit() && v.Min == k.GetMin() &&
-			v.Max == k.GetMax() && v.Writable == k.GetWritable() && v.Owner == k.GetOwner() && v.Value == value &&
-			slices.Equal(v.Choices, k.GetChoices()) {
+		if sameString(v.Name, k.GetName()) && sameString(v.Target, k.GetTarget()) && sameString(v.Unit, k.GetUnit()) &&
+			v.Min == k.GetMin() && v.Max == k.GetMax() && v.Writable == k.GetWritable() && sameString(v.Owner, k.GetOwner()) &&
+			sameString(v.Value, value) && slices.EqualFunc(v.Choices, k.GetChoices(), sameString) {
 			continue
 		}
 		same = false

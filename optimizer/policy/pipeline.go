@@ -81,6 +81,8 @@ type Pipeline struct {
 	// Scratch reused between ticks.
 	host     power.Host      // the tick's, its meters' map reused
 	settings []coord.Setting // the coordinator's, read-only, until its next plan
+	// plan is the coordinator's settings as filed: see coordPlan.
+	plan     coordPlan
 	board    board
 	running  []string
 	modePlan modePlan
@@ -257,7 +259,8 @@ func (p *Pipeline) Decide(in Input) *Decision {
 	// The apps, on the processes as they were before GAMESA reniced
 	// them, so that a boost in force still reads as one to make.
 	var cd coord.Decision
-	cd, p.settings = p.coord.PlanShared(coord.Input{Processes: in.Processes, Topology: in.Topology,
+	var serial uint64
+	cd, p.settings, serial = p.coord.PlanShared(coord.Input{Processes: in.Processes, Topology: in.Topology,
 		Registrations: in.Registrations, PrevHogs: p.hogs, NiceBefore: p.niceBefore(),
 		CPUSetGroups: p.cpusetGroups(in.Knobs)})
 	p.hogs = append(p.hogs[:0], cd.Hogs...)
@@ -275,7 +278,7 @@ func (p *Pipeline) Decide(in Input) *Decision {
 	p.decideMode(d, host, res, now)
 	p.askMode(d, host, now)
 	p.askCap(d, in, host, res, dt, blk.domains[:0])
-	p.askCoordinator(p.settings)
+	p.askCoordinator(p.settings, serial)
 	p.askRules(d, res, &cd)
 	p.settle(d, &in, now)
 	p.held, p.overruled, p.notes = d.Held, d.Overruled, d.Notes

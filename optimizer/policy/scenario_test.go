@@ -272,8 +272,9 @@ type step struct {
 }
 
 // runScenario plays a script and returns every decision. shuffle
-// reverses each tick's process list (the decisions must not change).
-func runScenario(t testing.TB, path string, shuffle bool) []step {
+// reverses each tick's process list (the decisions must not change);
+// setup, if any, prepares the pipeline.
+func runScenario(t testing.TB, path string, shuffle bool, setup ...func(*policy.Pipeline)) []step {
 	t.Helper()
 	var sc scenarioFile
 	b, err := os.ReadFile(path)
@@ -284,6 +285,9 @@ func runScenario(t testing.TB, path string, shuffle bool) []step {
 		t.Fatalf("%s: %v", path, err)
 	}
 	p := newPipeline(t, &sc)
+	for _, f := range setup {
+		f(p)
+	}
 	m := &machine{t: t, knobs: loadKnobs(t, sc.Knobs), sample: sc.Sample, original: map[policy.Key]string{}}
 	if sc.Topology != "" {
 		m.topo = loadTopology(t, sc.Topology)

@@ -25,6 +25,9 @@ type entry struct {
 	lastAsked time.Time
 	tick      uint64
 	slot      int32
+	// blockIdx is the entry's setting in the coordinator's block, when
+	// slot is the block's (see askCoordinator).
+	blockIdx int32
 	// pos is the entry's place in the tick's sequence of asks (see
 	// entryFor), -1 for none; gone is set once it leaves the pipeline.
 	pos  int32
@@ -38,6 +41,10 @@ type entry struct {
 	// action is the plan action made for the entry's value and reasons;
 	// nil once either changes, until the next plan makes one.
 	action *gamesav1.Action
+	// contested is set once the setting has been contested; contest is
+	// the last conflict over it from the second on (see resolve).
+	contested bool
+	contest   *contest
 }
 
 // step moves e one tick on, asked for want with reasons by src, and
@@ -79,12 +86,12 @@ func (p *Pipeline) step(d *Decision, e *entry, want string, reasons []string, sr
 	e.action = nil
 }
 
-// steadyAsk reports whether the ask w is for e's value in force, with the
-// very reasons slice it carries, and nothing else waits: step's steady
-// case, told without a call.
-func steadyAsk(e *entry, w *ask) bool {
-	return e.candN == 0 && e.value != "" && e.value == w.value && len(e.reasons) == len(w.reasons) &&
-		(len(e.reasons) == 0 || &e.reasons[0] == &w.reasons[0])
+// steady reports whether an ask for value with reasons is for e's value
+// in force, with the very reasons slice it carries, and nothing else
+// waits: step's steady case, told without a call.
+func steady(e *entry, value string, reasons []string) bool {
+	return e.candN == 0 && e.value != "" && e.value == value && len(e.reasons) == len(reasons) &&
+		(len(e.reasons) == 0 || &e.reasons[0] == &reasons[0])
 }
 
 // sameReasons reports whether old and new hold the same strings. The
@@ -152,22 +159,11 @@ func (p *Pipeline) settle(d *Decision, in *Input, now time.Time) {
 	b := &p.board
 	order := p.order[:0]
 	for i := range b.slots {
-		s := &b.slots[i]
-		e := s.e
-		if s.first >= 0 { // contested
-			b.resolve(s, d, e.reasons)
-		}
-		w := &s.win
-		if steadyAsk(e, w) {
-			// Most settings, most ticks: the value in force asked for
-			// again, for the same reasons. step would only note it.
-			e.lastAsked, e.source = now, w.source
-			order = append(order, e)
-			continue
-		}
-		p.step(d, e, w.value, w.reasons, w.source, w.urgent, now, in)
-		if e.value != "" {
-			order = append(order, e)
+		switch s := &b.slots[i]; {
+		case s.block:
+			order = p.settleBlock(d, in, now, order)
+		case !s.placed: // a placed slot is settled in its block's place
+			order = p.settleSlot(d, s, in, now, order)
 		}
 	}
 	// Compact p.live in place; in a steady state nothing moves.
@@ -191,6 +187,27 @@ func (p *Pipeline) settle(d *Decision, in *Input, now time.Time) {
 	p.order = order
 	d.Plan.Mode, d.Plan.Actions = d.Mode.String(), p.actions(order)
 	p.nextSeq()
+}
+
+// settleSlot resolves the slot's asks, runs the hysteresis of its
+// setting, and appends the setting to order if it is in force.
+func (p *Pipeline) settleSlot(d *Decision, s *slot, in *Input, now time.Time, order []*entry) []*entry {
+	e := s.e
+	if s.first >= 0 { // contested
+		p.board.resolve(s, d, e.reasons)
+	}
+	w := &s.win
+	if steady(e, w.value, w.reasons) {
+		// Most settings, most ticks: the value in force asked for
+		// again, for the same reasons. step would only note it.
+		e.lastAsked, e.source = now, w.source
+		return append(order, e)
+	}
+	p.step(d, e, w.value, w.reasons, w.source, w.urgent, now, in)
+	if e.value != "" {
+		order = append(order, e)
+	}
+	return order
 }
 
 // actions returns the plan's actions for the entries in order. An entry
