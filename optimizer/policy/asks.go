@@ -468,29 +468,19 @@ func (p *Pipeline) askApp(d *Decision, cd *coord.Decision, rd rules.Decision, cl
 		d.Notes = append(d.Notes, fmt.Sprintf("rule %s: %s cannot target an app (%s); not applied", rd.Rule.Name, rd.Knob, rd.Target))
 		return
 	}
-	p.groups = p.groups[:0]
-	for i := range cd.Apps {
-		app := &cd.Apps[i]
-		if !slices.Contains(classes, app.Class) {
-			continue
-		}
-		for _, pid := range app.PIDs {
-			if pid <= 2 { // pid 1 and kthreadd; kernel threads never join an app of a class
-				continue
-			}
-			target := p.pidTarget(pid)
-			if perProcess {
-				p.ask(Key{rd.Knob, target}, ask{value: a.value, source: a.source, reasons: a.reasons, rule: a.rule,
-					urgent: a.urgent || p.regPIDs[pid]})
-				continue
-			}
-			if g := p.groupOf(target); g != "" && !slices.Contains(p.groups, g) {
-				p.groups = append(p.groups, g)
-			}
-		}
-	}
+	x := p.expand(cd, class, classes)
 	if perProcess {
+		for i, target := range x.targets {
+			p.ask(Key{rd.Knob, target}, ask{value: a.value, source: a.source, reasons: a.reasons, rule: a.rule,
+				urgent: a.urgent || p.regPIDs[x.pids[i]]})
+		}
 		return
+	}
+	p.groups = p.groups[:0]
+	for _, target := range x.targets {
+		if g := p.groupOf(target); g != "" && !slices.Contains(p.groups, g) {
+			p.groups = append(p.groups, g)
+		}
 	}
 	if len(p.groups) == 0 {
 		d.Notes = append(d.Notes, fmt.Sprintf("rule %s: %s for %s: the coordinator puts none of its processes in a group; not applied", rd.Rule.Name, rd.Knob, rd.Target))
@@ -500,6 +490,52 @@ func (p *Pipeline) askApp(d *Decision, cd *coord.Decision, rd rules.Decision, cl
 		p.ask(Key{rd.Knob, g}, ask{value: a.value, source: a.source, reasons: a.reasons, rule: a.rule,
 			urgent: a.urgent || p.registeredTarget(g)})
 	}
+}
+
+// appTargets is what an `app:<class>` target expands to: the pids of
+// every process of every app of the class, kernel threads left out, in
+// the coordinator's order, and their targets.
+type appTargets struct {
+	serial  uint64 // the coordinator's plan it was made from
+	class   string
+	pids    []int32
+	targets []string
+}
+
+// expand returns what `app:<class>` expands to on this tick's apps. The
+// expansion of the last plan is kept: while the coordinator hands out
+// the same plan (the same serial), it made it from the same grouping,
+// whose apps have the same processes and classes (see
+// coord.Coordinator.PlanShared).
+func (p *Pipeline) expand(cd *coord.Decision, class string, classes []coord.Class) *appTargets {
+	var x *appTargets
+	for i := range p.expansions {
+		if p.expansions[i].class == class {
+			x = &p.expansions[i]
+			break
+		}
+	}
+	if x == nil {
+		p.expansions = append(p.expansions, appTargets{class: class})
+		x = &p.expansions[len(p.expansions)-1]
+	} else if x.serial == p.plan.serial && x.serial != 0 && !p.board.plain {
+		return x
+	}
+	x.serial, x.pids, x.targets = p.plan.serial, x.pids[:0], x.targets[:0]
+	for i := range cd.Apps {
+		app := &cd.Apps[i]
+		if !slices.Contains(classes, app.Class) {
+			continue
+		}
+		for _, pid := range app.PIDs {
+			if pid <= 2 { // pid 1 and kthreadd; kernel threads never join an app of a class
+				continue
+			}
+			x.pids = append(x.pids, pid)
+			x.targets = append(x.targets, p.pidTarget(pid))
+		}
+	}
+	return x
 }
 
 // groupOf returns the cgroup group the coordinator puts a process in

@@ -92,10 +92,12 @@ type modePlan struct {
 	reason    string
 	gameCores []int
 	// view holds the knobs as PlanFor last saw them, in objects reused
-	// from tick to tick.
-	view  []*gamesav1.Knob
-	asks  []modeAsk
-	notes []string
+	// from tick to tick; backlights are the indices of the backlights
+	// among them.
+	view       []*gamesav1.Knob
+	backlights []int
+	asks       []modeAsk
+	notes      []string
 }
 
 type modeAsk struct {
@@ -149,31 +151,55 @@ func sameString(a, b string) bool {
 
 // sameModeInputs reports whether the mode's plan of the last tick still
 // holds, and brings the knob view up to date either way.
+//
+// The inventory of the last tick, the same knob objects, is read again
+// for the backlights' values alone (see Input.Knobs): the node hands the
+// same inventory tick after tick until it reads the machine's again.
 func (p *Pipeline) sameModeInputs(d *Decision, host power.Host) bool {
 	mp := &p.modePlan
 	same := mp.valid && mp.mode == d.Mode && mp.reason == d.ModeReason &&
 		slices.Equal(mp.gameCores, host.GameCores) && len(mp.view) == len(host.Knobs)
+	if same && p.knobsSame {
+		for _, i := range mp.backlights {
+			if !p.viewKnob(i, host.Knobs[i]) {
+				same = false
+			}
+		}
+		return same
+	}
 	for len(mp.view) < len(host.Knobs) {
 		mp.view = append(mp.view, &gamesav1.Knob{})
 	}
 	mp.view = mp.view[:len(host.Knobs)]
+	mp.backlights = mp.backlights[:0]
 	for i, k := range host.Knobs {
-		v := mp.view[i]
-		value := ""
 		if k.GetName() == knobBacklight {
-			value = k.GetValue()
-			if e := p.entries[Key{k.GetName(), k.GetTarget()}]; e != nil && e.value != "" && e.hasOrig {
-				value = e.orig
-			}
+			mp.backlights = append(mp.backlights, i)
 		}
-		if sameString(v.Name, k.GetName()) && sameString(v.Target, k.GetTarget()) && sameString(v.Unit, k.GetUnit()) &&
-			v.Min == k.GetMin() && v.Max == k.GetMax() && v.Writable == k.GetWritable() && sameString(v.Owner, k.GetOwner()) &&
-			sameString(v.Value, value) && slices.EqualFunc(v.Choices, k.GetChoices(), sameString) {
-			continue
+		if !p.viewKnob(i, k) {
+			same = false
 		}
-		same = false
-		v.Name, v.Target, v.Unit, v.Min, v.Max = k.GetName(), k.GetTarget(), k.GetUnit(), k.GetMin(), k.GetMax()
-		v.Choices, v.Writable, v.Owner, v.Value = slices.Clone(k.GetChoices()), k.GetWritable(), k.GetOwner(), value
 	}
 	return same
+}
+
+// viewKnob brings the view's i-th knob up to date with k, and reports
+// whether it already was.
+func (p *Pipeline) viewKnob(i int, k *gamesav1.Knob) bool {
+	v := p.modePlan.view[i]
+	value := ""
+	if k.GetName() == knobBacklight {
+		value = k.GetValue()
+		if e := p.entries[Key{k.GetName(), k.GetTarget()}]; e != nil && e.value != "" && e.hasOrig {
+			value = e.orig
+		}
+	}
+	if sameString(v.Name, k.GetName()) && sameString(v.Target, k.GetTarget()) && sameString(v.Unit, k.GetUnit()) &&
+		v.Min == k.GetMin() && v.Max == k.GetMax() && v.Writable == k.GetWritable() && sameString(v.Owner, k.GetOwner()) &&
+		sameString(v.Value, value) && slices.EqualFunc(v.Choices, k.GetChoices(), sameString) {
+		return true
+	}
+	v.Name, v.Target, v.Unit, v.Min, v.Max = k.GetName(), k.GetTarget(), k.GetUnit(), k.GetMin(), k.GetMax()
+	v.Choices, v.Writable, v.Owner, v.Value = slices.Clone(k.GetChoices()), k.GetWritable(), k.GetOwner(), value
+	return false
 }

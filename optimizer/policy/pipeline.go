@@ -26,7 +26,10 @@ type Input struct {
 	// nil reads as a sample with nothing in it.
 	Sample *gamesav1.Sample
 	// Knobs is the knob inventory (actuators' Set.Inventory, or the
-	// simulated machine's), with the values in force now.
+	// simulated machine's), with the values in force now. A knob's Value
+	// may change in place from tick to tick; while Knobs holds the same
+	// knob objects as on the last tick, in the same order, their other
+	// fields are read as unchanged.
 	Knobs []*gamesav1.Knob
 	// Processes, Registrations and Topology are the coordinator's input
 	// (see coord.Input). Decide does not keep the slices.
@@ -90,6 +93,16 @@ type Pipeline struct {
 	groups   []string
 	cpusets  []string
 
+	// knobsSeen is the last tick's inventory, its knob objects, and
+	// knobsSame whether this tick's holds the same (sameInventory).
+	knobsSeen []*gamesav1.Knob
+	knobsSame bool
+
+	// apps is the rules' view of the apps, made from the coordinator's
+	// plan of serial appsSerial.
+	apps       rules.Apps
+	appsSerial uint64
+
 	// seq is this tick's asks' entries in order, prevSeq the last
 	// tick's, cursor where in prevSeq the next ask is looked for.
 	seq, prevSeq []*entry
@@ -113,6 +126,8 @@ type Pipeline struct {
 	notes, lastNotes         []string
 
 	pidTargets map[int32]string
+	// expansions are the rules' `app:` targets as last expanded.
+	expansions []appTargets
 	regPIDs    map[int32]bool // the registered apps' pids, this tick
 	fgRegged   bool           // the foreground is a registered app
 }
@@ -262,13 +277,13 @@ func (p *Pipeline) Decide(in Input) *Decision {
 	var serial uint64
 	cd, p.settings, serial = p.coord.PlanShared(coord.Input{Processes: in.Processes, Topology: in.Topology,
 		Registrations: in.Registrations, PrevHogs: p.hogs, NiceBefore: p.niceBefore(),
-		CPUSetGroups: p.cpusetGroups(in.Knobs)})
+		CPUSetGroups: p.cpusetGroups(in.Knobs, p.sameInventory(in.Knobs))})
 	p.hogs = append(p.hogs[:0], cd.Hogs...)
 	d.Scenario, d.Apps, d.Foreground, d.ForegroundBy = cd.Scenario, cd.Apps, cd.Foreground, cd.ForegroundBy
 	d.Notes = append(d.Notes, cd.Notes...)
 	p.noteRegistered(&cd)
 
-	p.schema.Extract(p.features, in.Sample, p.ruleApps(&cd))
+	p.schema.Extract(p.features, in.Sample, p.ruleApps(&cd, serial))
 	res := p.engine.Evaluate(p.features, now)
 	d.Fired = res.Fired()
 
@@ -356,10 +371,24 @@ func (p *Pipeline) niceBefore() []coord.PIDNice {
 	return p.niceList
 }
 
+// sameInventory reports whether knobs holds the last tick's knob
+// objects, in the same order, whose fields but their values are then
+// the last tick's (see Input.Knobs), and remembers them for the next.
+func (p *Pipeline) sameInventory(knobs []*gamesav1.Knob) bool {
+	p.knobsSame = p.tick > 1 && slices.Equal(p.knobsSeen, knobs)
+	if !p.knobsSame {
+		p.knobsSeen = append(p.knobsSeen[:0], knobs...)
+	}
+	return p.knobsSame
+}
+
 // cpusetGroups lists the groups whose cgroup.cpuset the knob inventory
 // shows writable: the coordinator leaves the affinity of their members
-// to the group.
-func (p *Pipeline) cpusetGroups(knobs []*gamesav1.Knob) []string {
+// to the group. The list is the last tick's while the inventory is.
+func (p *Pipeline) cpusetGroups(knobs []*gamesav1.Knob, same bool) []string {
+	if same {
+		return p.cpusets
+	}
 	p.cpusets = p.cpusets[:0]
 	for _, k := range knobs {
 		if k.GetName() == coord.KnobCgroupCPUSet && k.GetWritable() && !slices.Contains(p.cpusets, k.GetTarget()) {
@@ -384,8 +413,15 @@ func (p *Pipeline) noteRegistered(cd *coord.Decision) {
 	p.fgRegged = fg != nil && fg.Registered
 }
 
-// ruleApps is the coordinator's view in the rules' class names.
-func (p *Pipeline) ruleApps(cd *coord.Decision) rules.Apps {
+// ruleApps is the coordinator's view in the rules' class names: the
+// last tick's while the coordinator hands out the same plan (serial),
+// which it made from the same apps, of the same classes, with the same
+// foreground.
+func (p *Pipeline) ruleApps(cd *coord.Decision, serial uint64) rules.Apps {
+	if serial == p.appsSerial && serial != 0 && !p.board.plain {
+		return p.apps
+	}
+	p.appsSerial = serial
 	p.running = p.running[:0]
 	for i := range cd.Apps {
 		cl := cd.Apps[i].Class
@@ -403,6 +439,7 @@ func (p *Pipeline) ruleApps(cd *coord.Decision) rules.Apps {
 			apps.Foreground = name
 		}
 	}
+	p.apps = apps
 	return apps
 }
 
