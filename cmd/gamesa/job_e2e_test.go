@@ -266,7 +266,8 @@ func TestJobsMoveOffAKilledNode(t *testing.T) {
 		return false, "not yet failed"
 	})
 	poll(t, "the victim's jobs running elsewhere", 60*time.Second, func() (bool, string) {
-		l, err := cf.jobs(t, bin, addr)
+		// Ask a survivor: addr is c2's, and c2 may be the victim.
+		l, err := cf.jobs(t, bin, survivor)
 		if err != nil {
 			return false, err.Error()
 		}
