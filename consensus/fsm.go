@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 
 	"github.com/hashicorp/raft"
@@ -15,6 +16,34 @@ import (
 type fsm struct {
 	limits dedupLimits
 	state  atomic.Pointer[State]
+
+	// changed is closed when the next state is published, so that readers
+	// wait for a change instead of polling for one. It is made on demand:
+	// nil while nobody waits.
+	mu      sync.Mutex
+	changed chan struct{}
+}
+
+// publish makes st the current state and wakes those waiting for a change.
+func (f *fsm) publish(st *State) {
+	f.state.Store(st)
+	f.mu.Lock()
+	if f.changed != nil {
+		close(f.changed)
+		f.changed = nil
+	}
+	f.mu.Unlock()
+}
+
+// next returns a channel closed when a state after the current one is
+// published.
+func (f *fsm) next() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.changed == nil {
+		f.changed = make(chan struct{})
+	}
+	return f.changed
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -46,7 +75,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			b.index = l.Index
 		}
 	}
-	f.state.Store(b.state())
+	f.publish(b.state())
 	return out
 }
 
@@ -65,7 +94,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if cerr != nil {
 		return fmt.Errorf("closing snapshot: %w", cerr)
 	}
-	f.state.Store(st)
+	f.publish(st)
 	return nil
 }
 

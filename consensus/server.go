@@ -365,6 +365,16 @@ func waitFuture(ctx context.Context, f raft.Future) error {
 // (a follower may lag or be cut off from the leader), and free to take.
 func (s *Server) State() *State { return s.fsm.state.Load() }
 
+// Changed returns a channel that is closed once this replica applies
+// anything after the call: a new state to read. Take the channel before
+// the state, and a change between the two is never missed:
+//
+//	changed := srv.Changed()
+//	st := srv.State()
+//	... use st ...
+//	<-changed
+func (s *Server) Changed() <-chan struct{} { return s.fsm.next() }
+
 // ConsistentState returns a state that reflects every write acknowledged
 // before the call (a linearizable read). Only a ready leader serves it:
 // others return a *NotLeaderError.

@@ -199,3 +199,46 @@ func TestOpenRefusesWildcardWithoutAdvertise(t *testing.T) {
 		t.Errorf("Addr() = %q; want 127.0.0.1 with the bound port", s.Addr())
 	}
 }
+
+// TestChangedWakesOnApply: the channel Changed returns stays open while
+// nothing is applied and is closed by the next applied command, whose
+// effect the state then shows; a channel taken after that waits again.
+func TestChangedWakesOnApply(t *testing.T) {
+	s := openSingle(t, t.TempDir())
+	if err := s.Bootstrap([]consensus.Peer{{ID: "solo", Addr: s.Addr()}}); err != nil {
+		t.Fatalf("Bootstrap: %v", err)
+	}
+	waitReady(t, s)
+	changed := s.Changed()
+	before := s.State().Index()
+	select {
+	case <-changed:
+		// Raft may still be applying its own entries after the election:
+		// take a fresh channel once they settled.
+		time.Sleep(100 * time.Millisecond)
+		changed, before = s.Changed(), s.State().Index()
+	default:
+	}
+	select {
+	case <-changed:
+		t.Fatal("Changed closed with nothing applied")
+	case <-time.After(200 * time.Millisecond):
+	}
+	if _, err := s.Apply(context.Background(), set("req-c", "k", "v", 0)); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	select {
+	case <-changed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Changed not closed by an applied command")
+	}
+	if st := s.State(); st.Index() <= before || settingValue(s, "k") != "v" {
+		t.Errorf("after the wake: index %d (was %d), k = %q; want the applied command", st.Index(), before, settingValue(s, "k"))
+	}
+	again := s.Changed()
+	select {
+	case <-again:
+		t.Fatal("a channel taken after the change is already closed")
+	default:
+	}
+}

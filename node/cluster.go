@@ -39,7 +39,7 @@ type cluster struct {
 
 	// leading is true once this server won an election and its Barrier
 	// completed: only then does it serve consistent reads or decide.
-	leading atomic.Bool
+	leading flag
 	// publishEvery spaces digests one node tick apart, even while a fast
 	// watcher makes the loop sample at 10 Hz; lastPublish is the loop's.
 	publishEvery time.Duration

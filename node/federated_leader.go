@@ -70,30 +70,33 @@ func (c *collector) complete() bool { return len(c.updates) == len(c.round.GetPa
 // the round (a brief election on a loaded machine), it resumes the round;
 // any other leader aborts it.
 func (f *federation) lead(ctx context.Context) {
-	t := time.NewTicker(fedPoll)
-	defer t.Stop()
 	var since time.Time // when this server began leading
+	poll := fedPoll
 	for {
-		select {
-		case <-ctx.Done():
+		// Leadership and the replicated rounds wake the loop; the poll
+		// covers what they do not show: uploads and the clock.
+		won, changed := f.c.leading.Changed(), f.c.raft.Changed()
+		if !wait(ctx, poll, won, changed) {
 			return
-		case <-t.C:
 		}
 		if !f.c.leading.Load() {
 			since = time.Time{}
 			f.forgetEnded(f.c.raft.State())
+			poll = idleWait
 			continue
 		}
 		now := time.Now()
 		if since.IsZero() {
 			since = now
 		}
-		f.step(ctx, now, since)
+		poll = f.step(ctx, now, since)
 	}
 }
 
-// step is one look of the leader's loop.
-func (f *federation) step(ctx context.Context, now, since time.Time) {
+// step is one look of the leader's loop. It returns how long the loop may
+// wait for the next look when nothing wakes it: fedPoll while a round is
+// open, else until the next round is due.
+func (f *federation) step(ctx context.Context, now, since time.Time) time.Duration {
 	st := f.c.raft.State()
 	open := st.OpenRound()
 	f.forgetEnded(st)
@@ -119,15 +122,18 @@ func (f *federation) step(ctx context.Context, now, since time.Time) {
 		if rs := st.Rounds(1); len(rs) == 1 && rs[0].GetEndedAt().AsTime().After(last) {
 			last = rs[0].GetEndedAt().AsTime()
 		}
-		if now.Sub(last) < f.cfg.Interval || now.Before(f.openAfter) {
-			return
+		if due := later(last.Add(f.cfg.Interval), f.openAfter); now.Before(due) {
+			return min(max(due.Sub(now), fedPoll), idleWait)
 		}
 		if _, err := f.openRound(ctx, thermal.Kind, f.cfg.Rule); err != nil {
 			// Too few nodes, say: try again later, not every poll.
 			f.openAfter = now.Add(min(f.cfg.Interval, openRetry))
 			f.log.Info("federated round not opened", "err", err, "retry_at", f.openAfter.Format(time.TimeOnly))
 		}
+	case open == nil && col == nil:
+		return idleWait // rounds open on request only
 	}
+	return fedPoll
 }
 
 // forgetEnded drops the collection of a round st shows ended (by a
@@ -493,4 +499,12 @@ func refusalStatus(err error) error {
 		code = codes.AlreadyExists
 	}
 	return status.Error(code, err.Error())
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

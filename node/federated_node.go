@@ -28,6 +28,8 @@ const (
 	// uploadMargin is kept free before a round's deadline for the upload
 	// itself (at most a fifth of the round).
 	uploadMargin = 2 * time.Second
+	// participateIdle bounds a server's wait for its replica to change.
+	participateIdle = 5 * time.Second
 )
 
 // participate watches the committed rounds and versions (this server's
@@ -36,22 +38,28 @@ const (
 // on its own goroutine so that a slow personalisation never makes the
 // node miss a round. It returns when ctx is done.
 func (f *federation) participate(ctx context.Context) {
-	poll := time.Second
-	if f.c.raft == nil {
-		poll = 2 * time.Second // each look is two calls to a server
-	}
-	t := time.NewTicker(poll)
-	defer t.Stop()
 	versions := make(chan fedVersions, 1)
 	done := make(chan struct{})
 	go func() { defer close(done); f.adoptLoop(ctx, versions) }()
 	defer func() { <-done }()
 	var answered uint64
+	var changed <-chan struct{}
+	if f.c.raft != nil {
+		changed = f.c.raft.Changed()
+	}
 	for {
-		select {
-		case <-ctx.Done():
+		// A server's replica says when the rounds change; the poll is
+		// what hands adoptLoop a version again after a failed fetch. A
+		// client asks a server, two calls a look.
+		poll := 2 * time.Second
+		if f.c.raft != nil {
+			poll = participateIdle
+		}
+		if !wait(ctx, poll, changed) {
 			return
-		case <-t.C:
+		}
+		if f.c.raft != nil {
+			changed = f.c.raft.Changed()
 		}
 		round, models, err := f.view(ctx)
 		if err != nil {

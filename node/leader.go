@@ -30,6 +30,9 @@ const (
 	// It is well inside the jobs lease, so a few slow answers in a row do
 	// not stop a node's jobs.
 	followPoll = 500 * time.Millisecond
+	// idleWait bounds a wait for an event (leadership, a state change)
+	// that the waiter is woken for anyway: a safety net, not a poll.
+	idleWait = 30 * time.Second
 	// capHold bounds how long raises wait for a node to take up a lower
 	// cap: a node that does not is broken, and the rest must not starve.
 	capHold = 10 * time.Second
@@ -151,8 +154,6 @@ func (a *allocator) run(ctx context.Context) error {
 // the next epoch, so a leader that loses its leadership half way leaves
 // nothing behind (its command is refused as stale, or never submitted).
 func (a *allocator) lead(ctx context.Context) {
-	t := time.NewTicker(leaderPoll)
-	defer t.Stop()
 	var (
 		leading       bool
 		lastPrint     uint64
@@ -165,10 +166,14 @@ func (a *allocator) lead(ctx context.Context) {
 	policy := alloc.DefaultPolicy()
 	split := alloc.DefaultSplitConfig()
 	for {
-		select {
-		case <-ctx.Done():
+		// A follower waits for leadership, a leader polls what it reads.
+		won := a.c.leading.Changed()
+		poll := idleWait
+		if a.c.leading.Load() {
+			poll = leaderPoll
+		}
+		if !wait(ctx, poll, won) {
 			return
-		case <-t.C:
 		}
 		if !a.c.leading.Load() {
 			if leading {

@@ -65,16 +65,22 @@ func newer(cur, next *share) bool {
 	return cur == nil || next.epoch >= cur.epoch && next.index >= cur.index
 }
 
-// follow reads the node's share every followPoll: a server from its own
-// replica, a client from any server's. It applies the power cap of each
+// follow reads the node's share every followPoll (a server without jobs
+// when its replica changes): a server from its own replica, a client from
+// any server's. It applies the power cap of each
 // new epoch, publishes it in the node's digest, and leaves the jobs to the
 // job runner.
 func (a *allocator) follow(ctx context.Context) {
-	t := time.NewTicker(followPoll)
-	defer t.Stop()
 	applied := int64(-1)
 	warned := false
 	for {
+		var changed <-chan struct{}
+		poll := followPoll
+		if a.c.raft != nil && a.jobs == nil {
+			// A server without jobs needs no lease: its share changes
+			// only with its replica, so it waits for that.
+			changed, poll = a.c.raft.Changed(), idleWait
+		}
 		sh, err := a.fetchShare(ctx)
 		switch {
 		case err != nil:
@@ -105,10 +111,8 @@ func (a *allocator) follow(ctx context.Context) {
 				a.log.Info("power cap", "watts", w, "epoch", sh.epoch, "enforced", inForce > 0 || w == 0)
 			}
 		}
-		select {
-		case <-ctx.Done():
+		if !wait(ctx, poll, changed) {
 			return
-		case <-t.C:
 		}
 	}
 }
@@ -180,8 +184,6 @@ func (a *allocator) fetchShare(ctx context.Context) (*share, error) {
 // holds another (at start, after the leader removed it, when its labels
 // changed), retrying every few seconds while no leader answers.
 func (a *allocator) register(ctx context.Context) {
-	t := time.NewTicker(2 * time.Second)
-	defer t.Stop()
 	for {
 		want := a.registration(ctx)
 		have := a.registered.Load()
@@ -207,13 +209,22 @@ func (a *allocator) register(ctx context.Context) {
 					"power_floor_watts", want.GetPowerFloorWatts(), "power_ceiling_watts", want.GetPowerCeilingWatts())
 			}
 		}
-		select {
-		case <-ctx.Done():
+		// Registered as wanted: look again now and then (the leader may
+		// drop a node it missed, a GPU may come up); otherwise retry soon.
+		poll := registerRetry
+		if want != nil && sameRegistration(a.registered.Load(), want) {
+			poll = registerIdle
+		}
+		if !wait(ctx, poll) {
 			return
-		case <-t.C:
 		}
 	}
 }
+
+const (
+	registerRetry = 2 * time.Second
+	registerIdle  = 10 * time.Second
+)
 
 // sameRegistration compares registrations, the state's version aside.
 func sameRegistration(have, want *gamesav1.NodeResources) bool {
