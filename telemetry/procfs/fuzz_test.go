@@ -1,9 +1,12 @@
 package procfs
 
 import (
+	"bytes"
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -75,6 +78,14 @@ func FuzzParseLoadavg(f *testing.F) {
 		for _, v := range avg {
 			if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
 				t.Fatalf("parseLoadavg(%q) = %v", b, avg)
+			}
+		}
+		// The last pid is what follows the last space, digits only.
+		if pid, ok := parseLastPid(b); ok {
+			last := bytes.TrimRight(b, "\n")
+			last = last[bytes.LastIndexByte(last, ' ')+1:]
+			if strings.TrimLeft(string(last), "0") != strings.TrimLeft(strconv.FormatUint(pid, 10), "0") {
+				t.Fatalf("parseLastPid(%q) = %d", b, pid)
 			}
 		}
 	})

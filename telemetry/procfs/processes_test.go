@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -395,5 +396,74 @@ func TestProcessesDescriptionCached(t *testing.T) {
 	editFile(t, dir, "proc/1523/stat", " 0 4000 ", " 0 4100 ")
 	if got := cmdOf(collect(t, p, describeEvery+1), 1523); got != "/usr/bin/newcomer" {
 		t.Errorf("reused pid: cmdline = %q; want the new process's", got)
+	}
+}
+
+// TestProcessesListOnlyAfterANewPid: the collector lists <Proc> again
+// only when its namespace handed out a pid since the last listing (the
+// last field of loadavg), or relistEvery calls after it; in between it
+// re-reads the processes it knows. Without <Proc>/self naming this process
+// (another namespace's /proc, as here at first) it lists every call.
+func TestProcessesListOnlyAfterANewPid(t *testing.T) {
+	dir, roots := fixture(t)
+	proc := filepath.Join(dir, "proc")
+	spawn := func(pid string) {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(proc, "1523", "stat"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		copyTree(t, filepath.Join(proc, "1523"), filepath.Join(proc, pid))
+		if err := os.WriteFile(filepath.Join(proc, pid, "stat"), []byte(strings.Replace(string(b), "1523", pid, 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setLastPid := func(pid string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(proc, "loadavg"), []byte("1.25 0.98 0.71 3/413 "+pid+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	listed := func(s *gamesav1.Sample, pid int32) bool {
+		for _, pr := range s.GetProcesses().GetTop() {
+			if pr.GetPid() == pid {
+				return true
+			}
+		}
+		return false
+	}
+
+	p := newTestProcesses(t, roots, 100)
+	collect(t, p, 0)
+	spawn("9001")
+	if s := collect(t, p, 1); !listed(s, 9001) {
+		t.Error("another namespace's /proc: a new process was not listed at once")
+	}
+
+	if err := os.Symlink(strconv.Itoa(os.Getpid()), filepath.Join(proc, "self")); err != nil {
+		t.Fatal(err)
+	}
+	p = newTestProcesses(t, roots, 100)
+	s := collect(t, p, 0)
+	total := s.GetProcesses().GetTotal()
+	spawn("9002")
+	s = collect(t, p, 1)
+	if listed(s, 9002) || s.GetProcesses().GetTotal() != total {
+		t.Errorf("no pid handed out, yet the directory was listed: %d processes, 9002 listed %v", s.GetProcesses().GetTotal(), listed(s, 9002))
+	}
+	if !listed(s, 9001) {
+		t.Error("a known process was not read again without a listing")
+	}
+	setLastPid("9002")
+	s = collect(t, p, 2)
+	if !listed(s, 9002) || s.GetProcesses().GetTotal() != total+1 {
+		t.Errorf("after the last pid moved: %d processes, 9002 listed %v; want %d and listed", s.GetProcesses().GetTotal(), listed(s, 9002), total+1)
+	}
+	spawn("9003")
+	for i := range relistEvery {
+		s = collect(t, p, float64(3+i))
+	}
+	if !listed(s, 9003) {
+		t.Errorf("not listed again within %d calls", relistEvery)
 	}
 }
