@@ -12,6 +12,7 @@ import (
 	"time"
 
 	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
+	"github.com/krystalstack/gamesa/telemetry/procfs"
 )
 
 // Set applies plans to the machine and reverts them. Build it with Open;
@@ -35,7 +36,11 @@ type Set struct {
 	pmqos    *pmqosFamily
 
 	tuners   []Tuner
-	tunersAt time.Time
+	tunersAt time.Time // the last look
+	// tunersScanned is the last full scan; pids says whether a process
+	// appeared since (a scan reads two files of every process).
+	tunersScanned time.Time
+	pids          *procfs.PidWatch
 }
 
 // Open validates cfg, locks and reads the journal, and finds the knobs and
@@ -65,7 +70,7 @@ func Open(ctx context.Context, cfg Config) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Set{cfg: cfg, log: log, j: j, live: replay(recs)}
+	s := &Set{cfg: cfg, log: log, j: j, live: replay(recs), pids: procfs.NewPidWatch(cfg.Proc)}
 	s.pending = len(s.live) > 0
 	if s.pending {
 		log.Warn("actuators: the journal holds changes from an earlier run; Recover to revert them",
@@ -124,6 +129,12 @@ func (s *Set) scanTuners() {
 		return
 	}
 	s.tunersAt = time.Now()
+	// No tuner can have started while no pid was handed out. One that
+	// exited is still respected until the next scan: the safe side.
+	if !s.pids.Moved() && !s.tunersScanned.IsZero() && time.Since(s.tunersScanned) < tunerFullScan*s.cfg.TunerRescan {
+		return
+	}
+	s.tunersScanned = s.tunersAt
 	t, err := DetectTuners(s.cfg.Proc, s.cfg.Run)
 	if err != nil {
 		s.log.Warn("actuators: cannot look for other tuners", "err", err)
@@ -137,6 +148,10 @@ func (s *Set) scanTuners() {
 	}
 	s.tuners = t
 }
+
+// tunerFullScan is how many rescan periods may pass without a full scan
+// while no process appeared.
+const tunerFullScan = 6
 
 // owner returns the running tuner that manages knob, if any.
 func (s *Set) owner(knob string) (Tuner, bool) {

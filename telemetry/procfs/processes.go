@@ -43,18 +43,13 @@ type Processes struct {
 	statf  statFiles // /proc/<pid>/stat, held open
 	status reader    // /proc/<pid>/status, top N only
 	uptime reader
-	// The listing of <Proc> is skipped while no task was created: see
-	// listPids.
-	loadavgPath string
-	loadavg     reader
-	sameNS      int8   // whether <Proc> is this process's pid namespace: 0 unknown, 1 yes, -1 no
-	lastPid     uint64 // the namespace's last pid at the previous listing
-	hasLastPid  bool
-	sinceList   int // calls since the last listing
-	dirBuf      []byte
-	pids        []int32
-	pathBuf     []byte
-	cmdBuf      []byte
+	// The listing of <Proc> is skipped while no task was created.
+	pidWatch  *PidWatch
+	sinceList int // calls since the last listing
+	dirBuf    []byte
+	pids      []int32
+	pathBuf   []byte
+	cmdBuf    []byte
 
 	prev       map[int32]procPrev
 	gen        uint32
@@ -109,17 +104,17 @@ type candidate struct {
 func NewProcesses(roots telemetry.Roots, topN int) *Processes {
 	topN = max(topN, 0)
 	p := &Processes{
-		proc:        roots.Proc,
-		uptimePath:  filepath.Join(roots.Proc, "uptime"),
-		loadavgPath: filepath.Join(roots.Proc, "loadavg"),
-		topN:        topN,
-		pageSize:    uint64(os.Getpagesize()),
-		statf:       newStatFiles(roots.Proc),
-		dirBuf:      make([]byte, 16<<10),
-		cmdBuf:      make([]byte, maxCmdline),
-		prev:        make(map[int32]procPrev),
-		top:         make([]candidate, 0, topN+1),
-		users:       users{path: filepath.Join(roots.Etc, "passwd")},
+		proc:       roots.Proc,
+		uptimePath: filepath.Join(roots.Proc, "uptime"),
+		pidWatch:   NewPidWatch(roots.Proc),
+		topN:       topN,
+		pageSize:   uint64(os.Getpagesize()),
+		statf:      newStatFiles(roots.Proc),
+		dirBuf:     make([]byte, 16<<10),
+		cmdBuf:     make([]byte, maxCmdline),
+		prev:       make(map[int32]procPrev),
+		top:        make([]candidate, 0, topN+1),
+		users:      users{path: filepath.Join(roots.Etc, "passwd")},
 	}
 	// A collector dropped without Close still gives its files back.
 	runtime.AddCleanup(p, closeHeld, p.prev)
@@ -236,46 +231,16 @@ func (p *Processes) Collect(ctx context.Context, s *gamesav1.Sample) error {
 const relistEvery = 10
 
 // listPids reports whether this call must list <Proc> to find its
-// processes, rather than re-read those of the previous call. Listing /proc
-// makes the kernel walk every task and build a directory entry for each:
-// on an idle VM the one getdents pass cost 2-5 ms of CPU a second, more
-// than reading every process's stat. A process can only appear by taking a
-// new pid, and the last pid the namespace handed out is the fifth field of
-// <Proc>/loadavg: while it stays put, no process (or thread) was created,
-// and those that exited read ESRCH from their held stat file. The shortcut
-// needs <Proc> to be this process's own pid namespace (the last pid is the
-// reader's: a host's /proc mounted in a container would hide the host's
-// new processes), and is renewed by a listing every relistEvery calls.
+// processes, rather than re-read those of the previous call: only when a
+// pid was handed out since (PidWatch), and at least every relistEvery
+// calls. Processes that exited read ESRCH from their held stat files.
 func (p *Processes) listPids() bool {
 	p.sinceList++
-	if p.sameNS == 0 {
-		p.sameNS = -1
-		if self, err := os.Readlink(filepath.Join(p.proc, "self")); err == nil && self == strconv.Itoa(os.Getpid()) {
-			p.sameNS = 1
-		}
-	}
-	if p.sameNS < 0 {
+	if p.pidWatch.Moved() || !p.hasPrev || p.sinceList >= relistEvery {
+		p.sinceList = 0
 		return true
 	}
-	last, ok := uint64(0), false
-	if b, err := p.loadavg.read(p.loadavgPath); err == nil {
-		last, ok = parseLastPid(b)
-	}
-	if ok && p.hasLastPid && last == p.lastPid && p.hasPrev && p.sinceList < relistEvery {
-		return false
-	}
-	p.lastPid, p.hasLastPid, p.sinceList = last, ok, 0
-	return true
-}
-
-// parseLastPid parses the last field of /proc/loadavg
-// ("0.20 0.18 0.12 1/80 11206"): the most recently allocated pid.
-func parseLastPid(b []byte) (uint64, bool) {
-	b = bytes.TrimRight(b, "\n")
-	if bytes.Count(b, []byte{' '}) != 4 {
-		return 0, false
-	}
-	return parseUint(b[bytes.LastIndexByte(b, ' ')+1:])
+	return false
 }
 
 // readUptime returns the time since boot in ticks, the clock of a process's
