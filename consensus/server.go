@@ -737,6 +737,11 @@ func (s *Server) LastContact() time.Time {
 	return s.raft.LastContact()
 }
 
+// CommitIndex is the index of the last entry this server knows committed:
+// Stats().CommitIndex without the rest (raft formats every statistic as a
+// string to give one).
+func (s *Server) CommitIndex() uint64 { return s.raft.CommitIndex() }
+
 // Stats returns this replica's counters.
 func (s *Server) Stats() Stats {
 	m := s.raft.Stats()

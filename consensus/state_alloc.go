@@ -47,6 +47,15 @@ func (s *State) Nodes() []*gamesav1.NodeResources {
 	return out
 }
 
+// WalkNodes calls fn with each registration in node id order until fn
+// returns false: the state's own messages, uncopied, for readers that
+// only look (fn must neither modify nor keep them).
+func (s *State) WalkNodes(fn func(*gamesav1.NodeResources) bool) {
+	s.nodes.Root().Walk(func(_ []byte, v any) bool {
+		return !fn(v.(*gamesav1.NodeResources))
+	})
+}
+
 // PowerBudget returns a copy of the power budget, nil when none was ever
 // set.
 func (s *State) PowerBudget() *gamesav1.PowerBudget {

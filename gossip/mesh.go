@@ -398,7 +398,15 @@ func waitFor(ctx context.Context) (time.Duration, error) {
 // does not tell its users which members it suspects (its Node.State stays
 // "alive"; hashicorp/memberlist#293), so a suspect member shows as alive
 // until it is declared failed.
-func (m *Mesh) View() ClusterView {
+func (m *Mesh) View() ClusterView { return m.view(true) }
+
+// SharedView is View without copying the digests: they are the mesh's
+// own, replaced (never modified) when a newer one arrives. For readers
+// that only look, every second or so (the allocation leader's
+// fingerprint); the caller must not modify them.
+func (m *Mesh) SharedView() ClusterView { return m.view(false) }
+
+func (m *Mesh) view(clone bool) ClusterView {
 	now := m.now()
 	m.mu.Lock()
 	m.forgetLocked(now)
@@ -409,7 +417,7 @@ func (m *Mesh) View() ClusterView {
 	m.mu.Unlock()
 	for i := range members {
 		// Cloned outside mu: stored digests are never modified.
-		if d := members[i].Digest; d != nil {
+		if d := members[i].Digest; d != nil && clone {
 			members[i].Digest = cloneDigest(d)
 		}
 	}

@@ -78,6 +78,19 @@ func TestTwoMeshesExchangeDigests(t *testing.T) {
 	if m, _ := b.View().Get("a"); m.Digest.GetAppClass() != "game" {
 		t.Errorf("after changing a returned digest, the view has app class %q; want game", m.Digest.GetAppClass())
 	}
+	// A shared view holds the same members and digests, uncopied.
+	shared, full := b.SharedView(), b.View()
+	if len(shared.Members) != len(full.Members) {
+		t.Fatalf("SharedView has %d members, View %d", len(shared.Members), len(full.Members))
+	}
+	for i, m := range shared.Members {
+		if m.Meta != full.Members[i].Meta || !proto.Equal(m.Digest, full.Members[i].Digest) {
+			t.Errorf("SharedView member %d = %+v; View has %+v", i, m, full.Members[i])
+		}
+	}
+	if s1, s2 := b.SharedView(), b.SharedView(); len(s1.Members) > 0 && s1.Members[0].Digest != s2.Members[0].Digest {
+		t.Error("SharedView copied the digests")
+	}
 
 	// The next digest replaces the first.
 	if err := a.Publish(&gamesav1.Digest{CpuUtilizationPercent: 7}); err != nil {

@@ -408,3 +408,45 @@ func TestDeposedLeaderDecisionIsRefusedWhole(t *testing.T) {
 		}
 	}
 }
+
+// TestFingerprint: the leader's fingerprint moves with what a decision
+// reads (the replicated state, a member's liveness, its draw by a
+// twentieth of its ceiling, class, heat, cap) and holds still otherwise.
+func TestFingerprint(t *testing.T) {
+	st, _, err := consensus.Replay(regNode("a", false, 50, 400), regNode("b", false, 50, 400))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := alloc.DefaultPolicy()
+	base := func() gossip.ClusterView {
+		return view(member("a", gossip.StateAlive, t0, 100, 0), member("b", gossip.StateAlive, t0, 200, 0))
+	}
+	want := fingerprint(st, base(), p)
+	if got := fingerprint(st, base(), p); got != want {
+		t.Fatalf("same inputs: %x then %x", want, got)
+	}
+	v := base()
+	v.Members[0].Digest.PowerWatts = 104 // under a twentieth of 400 W
+	v.Members[1].Digest.CpuUtilizationPercent = 90
+	if got := fingerprint(st, v, p); got != want {
+		t.Errorf("a 4 W move and a CPU change moved the fingerprint")
+	}
+	st2, _, err := consensus.Replay(regNode("a", false, 50, 400), regNode("b", false, 50, 400), budgetCmd(500))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes := map[string]func() (*consensus.State, gossip.ClusterView){
+		"state":    func() (*consensus.State, gossip.ClusterView) { return st2, base() },
+		"draw":     func() (*consensus.State, gossip.ClusterView) { v := base(); v.Members[0].Digest.PowerWatts = 130; return st, v },
+		"liveness": func() (*consensus.State, gossip.ClusterView) { v := base(); v.Members[1].State = gossip.StateFailed; return st, v },
+		"class":    func() (*consensus.State, gossip.ClusterView) { v := base(); v.Members[1].Digest.AppClass = "game"; return st, v },
+		"heat":     func() (*consensus.State, gossip.ClusterView) { v := base(); v.Members[0].Digest.ThermalHeadroomCelsius = 1; return st, v },
+		"cap":      func() (*consensus.State, gossip.ClusterView) { v := base(); v.Members[0].Digest.PowerCapWatts = 80; return st, v },
+		"member":   func() (*consensus.State, gossip.ClusterView) { return st, view(member("a", gossip.StateAlive, t0, 100, 0)) },
+	}
+	for name, f := range changes {
+		if s, v := f(); fingerprint(s, v, p) == want {
+			t.Errorf("%s changed, the fingerprint did not", name)
+		}
+	}
+}

@@ -309,8 +309,7 @@ func (c *cluster) reconcile(ctx context.Context) {
 		c.log.Warn("reconcile: reading raft configuration", "err", err)
 		return
 	}
-	st := c.raft.Stats()
-	changes := consensus.Reconcile(cfg, serverStatuses(c.mesh.View()), c.id, st.CommitIndex, time.Now(), consensus.ReconcilePolicy{
+	changes := consensus.Reconcile(cfg, serverStatuses(c.mesh.SharedView()), c.id, c.raft.CommitIndex(), time.Now(), consensus.ReconcilePolicy{
 		PromoteAfter:      c.cfg.PromoteAfter,
 		CatchUpSlack:      64,
 		RemoveFailedAfter: c.cfg.RemoveFailedAfter,

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -186,7 +187,7 @@ func (a *allocator) lead(ctx context.Context) {
 		leading = true
 		now := time.Now()
 		st := a.c.raft.State()
-		view := a.c.mesh.View()
+		view := a.c.mesh.SharedView() // read only: decide and fingerprint look
 		trackMissing(missingSince, st, view, now)
 		fp := fingerprint(st, view, policy)
 		if fp == lastPrint && now.Sub(lastDecision) < interval {
@@ -284,17 +285,32 @@ func trackMissing(missing map[string]time.Time, st *consensus.State, view gossip
 // telemetry moving enough to matter (draw by a twentieth of the node's
 // ceiling, workload class, crossing the thermal limit, its cap in force).
 func fingerprint(st *consensus.State, view gossip.ClusterView, p alloc.Policy) uint64 {
-	h := fnv.New64a()
-	fmt.Fprint(h, st.Index())
-	ceil := map[string]float64{}
-	for _, r := range st.Nodes() {
+	ceil := make(map[string]float64, len(view.Members))
+	st.WalkNodes(func(r *gamesav1.NodeResources) bool {
 		ceil[r.GetNodeId()] = r.GetPowerCeilingWatts()
-	}
+		return true
+	})
+	var buf [512]byte // the hashed fields, laid end to end
+	b := binary.AppendUvarint(buf[:0], st.Index())
 	for _, m := range view.Members {
 		d := m.Digest
 		step := max(ceil[m.Meta.ID]/20, 1)
 		hot := d != nil && d.GetMaxTemperatureCelsius() != 0 && d.GetThermalHeadroomCelsius() < p.ThermalLimitC+p.ThermalHysteresisC
-		fmt.Fprint(h, "|", m.Meta.ID, m.State, math.Round(d.GetPowerWatts()/step), d.GetAppClass(), hot, math.Round(d.GetPowerCapWatts()))
+		b = append(append(b, m.Meta.ID...), 0)
+		b = binary.AppendVarint(b, int64(m.State))
+		b = binary.AppendUvarint(b, math.Float64bits(math.Round(d.GetPowerWatts()/step)))
+		b = append(append(b, d.GetAppClass()...), 0)
+		b = append(b, boolByte(hot))
+		b = binary.AppendUvarint(b, math.Float64bits(math.Round(d.GetPowerCapWatts())))
 	}
+	h := fnv.New64a()
+	h.Write(b) //nolint:errcheck // a hash.Hash never fails
 	return h.Sum64()
+}
+
+func boolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
 }
