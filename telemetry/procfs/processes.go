@@ -68,8 +68,11 @@ const noFD = -1
 type procPrev struct {
 	ticks uint64 // utime + stime
 	start uint64
-	gen   uint32
-	fd    int32 // its stat file, or noFD
+	gen   uint32  // the last call that listed or read it
+	read  uint32  // the last call that read its stat file
+	quiet uint8   // reads in a row that found no CPU time used (to quietReads)
+	fd    int32   // its stat file, or noFD
+	st    pidStat // what the last read found
 	// desc is what describe read of it while it was in the top N; nil
 	// until then. It belongs to this pid and start time only.
 	desc *procDesc
@@ -90,10 +93,21 @@ type procDesc struct {
 // describeEvery is how many calls a description is kept.
 const describeEvery = 30
 
+// A process that used no CPU time in quietReads reads in a row is read
+// only every quietEvery calls while no pid is handed out (a new pid could
+// be a reused one): most of a machine's processes sleep, and each read
+// makes the kernel format their whole stat line. Its CPU time shows at
+// the next read, spread over the calls it covers.
+const (
+	quietReads = 3
+	quietEvery = 4
+)
+
 // candidate is a process in the running top N.
 type candidate struct {
 	pid   int32
-	ticks uint64 // CPU ticks since the previous call
+	ticks uint64 // CPU ticks since the previous read
+	span  uint32 // calls since the previous read: 1 unless it was quiet
 	st    pidStat
 	desc  *procDesc // cached description, or nil
 }
@@ -158,6 +172,17 @@ func (p *Processes) Collect(ctx context.Context, s *gamesav1.Sample) error {
 			}
 		}
 		old, seen := p.prev[pid]
+		if seen && !listed && old.quiet >= quietReads && p.gen-old.read < quietEvery {
+			// Asleep: as last read, no CPU time since.
+			old.gen = p.gen
+			p.prev[pid] = old
+			c := candidate{pid: pid, span: 1, st: old.st, desc: old.desc}
+			kept = append(kept, pid)
+			total++
+			threads += c.st.threads
+			p.consider(&c)
+			continue
+		}
 		fd := int32(noFD)
 		if seen {
 			fd = old.fd
@@ -185,20 +210,27 @@ func (p *Processes) Collect(ctx context.Context, s *gamesav1.Sample) error {
 		threads += c.st.threads
 		c.pid = pid
 		ticks := c.st.utime + c.st.stime
+		same := seen && old.start == c.st.start
+		c.span = 1
 		switch {
 		case !p.hasPrev:
 			// First call: no interval yet, every process reads 0.
-		case seen && old.start == c.st.start:
+		case same:
 			c.ticks = delta(ticks, old.ticks)
+			c.span = max(p.gen-old.read, 1)
 		case p.prevBootOK && c.st.start >= p.prevBoot:
 			// Started during the interval (a new pid or a reused one): all
 			// its CPU time falls inside it.
 			c.ticks = ticks
 		}
-		if seen && old.start == c.st.start {
+		var quiet uint8
+		if same {
 			c.desc = old.desc
+			if p.hasPrev && c.ticks == 0 {
+				quiet = min(old.quiet+1, quietReads)
+			}
 		}
-		p.prev[pid] = procPrev{ticks: ticks, start: c.st.start, gen: p.gen, fd: fd, desc: c.desc}
+		p.prev[pid] = procPrev{ticks: ticks, start: c.st.start, gen: p.gen, read: p.gen, quiet: quiet, fd: fd, st: c.st, desc: c.desc}
 		p.consider(&c)
 	}
 	for pid, old := range p.prev {
@@ -295,8 +327,9 @@ func (p *Processes) consider(c *candidate) {
 }
 
 func busier(a, b *candidate) bool {
-	if a.ticks != b.ticks {
-		return a.ticks > b.ticks
+	// By rate: ticks per call, compared without dividing.
+	if x, y := a.ticks*uint64(b.span), b.ticks*uint64(a.span); x != y {
+		return x > y
 	}
 	return a.pid < b.pid
 }
@@ -327,7 +360,7 @@ func (p *Processes) describe(c *candidate, secs float64, errs *fieldErrors) *gam
 		Threads:  c.st.threads,
 	}
 	if secs > 0 {
-		proc.CpuPercent = float64(c.ticks) / userHZ / secs * 100
+		proc.CpuPercent = float64(c.ticks) / userHZ / (secs * float64(max(c.span, 1))) * 100
 	}
 	if d.hasUID {
 		proc.Uid, proc.User = d.uid, p.users.name(d.uid) // names follow passwd

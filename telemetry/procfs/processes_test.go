@@ -467,3 +467,91 @@ func TestProcessesListOnlyAfterANewPid(t *testing.T) {
 		t.Errorf("not listed again within %d calls", relistEvery)
 	}
 }
+
+// TestProcessesQuietReadLessOften: a process that used no CPU in
+// quietReads reads in a row is read again only every quietEvery calls
+// while no pid is handed out; the CPU time it used meanwhile shows at that
+// read, spread over the calls it covers, and a busy process is read every
+// call. A listing (a new pid) reads every process.
+func TestProcessesQuietReadLessOften(t *testing.T) {
+	dir, roots := fixture(t)
+	proc := filepath.Join(dir, "proc")
+	if err := os.Symlink(strconv.Itoa(os.Getpid()), filepath.Join(proc, "self")); err != nil {
+		t.Fatal(err)
+	}
+	// addTicks adds n to utime (field 14) of pid's stat, in place (the
+	// collector holds the file open).
+	addTicks := func(pid string, n uint64) {
+		t.Helper()
+		path := filepath.Join(proc, pid, "stat")
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		line := string(b)
+		end := strings.LastIndexByte(line, ')')
+		f := strings.Fields(line[end+2:]) // field 3 on
+		u, err := strconv.ParseUint(f[14-3], 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f[14-3] = strconv.FormatUint(u+n, 10)
+		if err := os.WriteFile(path, []byte(line[:end+2]+strings.Join(f, " ")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cpu := func(s *gamesav1.Sample, pid int32) float64 {
+		for _, pr := range s.GetProcesses().GetTop() {
+			if pr.GetPid() == pid {
+				return pr.GetCpuPercent()
+			}
+		}
+		t.Fatalf("pid %d not listed", pid)
+		return 0
+	}
+
+	p := newTestProcesses(t, roots, 100)
+	sec := 0.0
+	next := func() *gamesav1.Sample {
+		t.Helper()
+		addTicks("4242", 50) // busy: half a core every call
+		sec++
+		return collect(t, p, sec)
+	}
+	collect(t, p, 0)
+	for range quietReads {
+		next()
+	}
+	// 1523 is quiet now; its last read was the call before. It uses a
+	// full core's second (100 ticks) right away.
+	addTicks("1523", 100)
+	for i := 1; i < quietEvery; i++ {
+		s := next()
+		if got := cpu(s, 1523); got != 0 {
+			t.Fatalf("call %d after going quiet: 1523 at %v%%; want 0 (not read)", i, got)
+		}
+		if got := cpu(s, 4242); !near(got, 50) {
+			t.Fatalf("busy 4242 at %v%%; want 50 every call", got)
+		}
+	}
+	s := next()
+	if got, want := cpu(s, 1523), 100.0/quietEvery; !near(got, want) {
+		t.Errorf("1523 re-read after %d calls at %v%%; want its 100 ticks spread over them: %v%%", quietEvery, got, want)
+	}
+	// It was busy: read every call again until it is quiet for
+	// quietReads reads; a listing reads everyone at once.
+	addTicks("1523", 30)
+	if got := cpu(next(), 1523); !near(got, 30) {
+		t.Errorf("1523 after its busy read: %v%%; want 30 (read every call)", got)
+	}
+	for range quietReads {
+		next()
+	}
+	addTicks("1523", 20)
+	if err := os.WriteFile(filepath.Join(proc, "loadavg"), []byte("1.25 0.98 0.71 3/413 9999\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := cpu(next(), 1523); !near(got, 20) {
+		t.Errorf("quiet 1523 on a listing call: %v%%; want 20 (every process is read)", got)
+	}
+}
