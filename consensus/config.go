@@ -78,7 +78,7 @@ type Config struct {
 }
 
 // DefaultConfig returns LAN timings (a heartbeat and election timeout of
-// 500 ms, a 250 ms leader lease), raft's default batching and snapshot
+// 500 ms, a 500 ms leader lease), raft's default batching and snapshot
 // cadence with 2 snapshots kept, and the Raft port 7947 on loopback.
 func DefaultConfig() Config {
 	return Config{
@@ -86,7 +86,7 @@ func DefaultConfig() Config {
 		DialTimeout:        10 * time.Second,
 		HeartbeatTimeout:   500 * time.Millisecond,
 		ElectionTimeout:    500 * time.Millisecond,
-		LeaderLeaseTimeout: 250 * time.Millisecond,
+		LeaderLeaseTimeout: 500 * time.Millisecond,
 		CommitTimeout:      50 * time.Millisecond,
 		MaxAppendEntries:   256,
 		SnapshotRetain:     2,

@@ -191,7 +191,11 @@ type ClusterConfig struct {
 	EncryptKeyFile string `yaml:"encrypt_key_file"`
 	// StaleAfter marks a member's digest stale when it is this old.
 	StaleAfter time.Duration `yaml:"stale_after"`
-	// Raft timings: LAN defaults (heartbeat = election = 500ms, lease 250ms).
+	// Raft timings: LAN defaults (heartbeat = election = lease = 500ms).
+	// The lease is how long a leader cut off from its quorum keeps acting
+	// as one; reads are confirmed by a Barrier, so it is no safety bound.
+	// Raft checks it every lease: 250ms cost an idle node 4 wake-ups a
+	// second for a step-down a quarter second sooner.
 	HeartbeatTimeout   time.Duration `yaml:"heartbeat_timeout"`
 	ElectionTimeout    time.Duration `yaml:"election_timeout"`
 	LeaderLeaseTimeout time.Duration `yaml:"leader_lease_timeout"`
@@ -297,7 +301,7 @@ func DefaultConfig() Config {
 			StaleAfter:         10 * time.Second,
 			HeartbeatTimeout:   500 * time.Millisecond,
 			ElectionTimeout:    500 * time.Millisecond,
-			LeaderLeaseTimeout: 250 * time.Millisecond,
+			LeaderLeaseTimeout: 500 * time.Millisecond,
 			ReconcileInterval:  5 * time.Second,
 			PromoteAfter:       10 * time.Second,
 			RemoveFailedAfter:  10 * time.Minute,
