@@ -252,6 +252,15 @@ func TestEndToEnd(t *testing.T) {
 	if !strings.Contains(string(body), want) {
 		t.Errorf("/metrics lacks %q", want)
 	}
+	// The agent's runtime defaults, unless the environment sets its own.
+	for env, metric := range map[string]string{
+		"GOGC":       "go_gc_gogc_percent " + strconv.Itoa(agentGCPercent),
+		"GOMAXPROCS": "go_sched_gomaxprocs_threads " + strconv.Itoa(agentMaxProcs),
+	} {
+		if os.Getenv(env) == "" && !strings.Contains(string(body), metric+"\n") {
+			t.Errorf("/metrics lacks %q: the agent's default for %s", metric, env)
+		}
+	}
 
 	a.stop(t)
 	if !strings.Contains(a.stderr.String(), "node stopped") {
