@@ -135,7 +135,7 @@ func BenchmarkSampleFixture(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer src.Close()
-	benchSample(b, src)
+	benchSample(b, src, nil, 0)
 }
 
 // BenchmarkSampleLive300 is one full sample of this machine with 300 extra
@@ -148,10 +148,62 @@ func BenchmarkSampleLive300(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer src.Close()
-	benchSample(b, src)
+	benchSample(b, src, nil, 0)
 }
 
-func benchSample(b *testing.B, src *Source) {
+// BenchmarkSampleLive300NewPid is BenchmarkSampleLive300 on a machine
+// where a process or thread starts before every sample: the process
+// collector then lists /proc and reads every process, where an idle
+// machine lets it re-read only the busy ones (procfs.PidWatch). Before each
+// sample a thread is started and ended; that costs CPU of its own, measured
+// alone in the same run and taken out of cpu-ns/op.
+func BenchmarkSampleLive300NewPid(b *testing.B) {
+	startSleepers(b, 300)
+	src, err := New(DefaultConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	const calib = 200
+	before := lastPid(b)
+	c0 := processCPU(b)
+	for range calib {
+		newPid()
+	}
+	churn := (processCPU(b) - c0) / calib
+	if lastPid(b) == before {
+		b.Fatal("starting threads handed out no pid")
+	}
+	benchSample(b, src, newPid, churn)
+	b.ReportMetric(float64(churn), "thread-cpu-ns/op") // after: ResetTimer drops metrics
+}
+
+// newPid makes the kernel hand out a pid: a goroutine locked to its OS
+// thread exits still locked, which ends the thread, so the runtime starts
+// a new one for the next.
+func newPid() {
+	done := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		close(done)
+	}()
+	<-done
+}
+
+// lastPid is the last pid this namespace handed out (loadavg's last field).
+func lastPid(tb testing.TB) string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f := strings.Fields(string(b))
+	return f[len(f)-1]
+}
+
+// benchSample measures src.Sample; before, when not nil, runs ahead of
+// each sample, and its CPU time, beforeCPU, is taken out of cpu-ns/op
+// (ns/op, wall time, keeps it).
+func benchSample(b *testing.B, src *Source, before func(), beforeCPU time.Duration) {
 	ctx := context.Background()
 	now := time.Now()
 	if _, err := src.Sample(ctx, now); err != nil { // warm: discovery, caches
@@ -162,6 +214,9 @@ func benchSample(b *testing.B, src *Source) {
 	b.ResetTimer()
 	n := 0
 	for b.Loop() {
+		if before != nil {
+			before()
+		}
 		now = now.Add(time.Second)
 		if _, err := src.Sample(ctx, now); err != nil {
 			b.Fatal(err)
@@ -171,7 +226,7 @@ func benchSample(b *testing.B, src *Source) {
 	b.StopTimer()
 	// CPU time, user + system, of the whole process (GC included): the
 	// figure the issue bounds, which wall time only approximates.
-	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(n), "cpu-ns/op")
+	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(n)-float64(beforeCPU), "cpu-ns/op")
 }
 
 // processCPU is this process's user + system CPU time so far.
