@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/krystalstack/gamesa/internal/cpulist"
 	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
 )
 
@@ -112,7 +113,7 @@ func (f *cgroupFamily) inventory() []*gamesav1.Knob {
 				k.Min, k.Max = strconv.Itoa(cgWeightMin), strconv.Itoa(cgWeightMax)
 			case KnobCgroupCpuset:
 				if p, err := ga.parentCPUs(); err == nil {
-					k.Choices = []string{formatCPUList(p)}
+					k.Choices = []string{cpulist.Format(p)}
 				}
 			}
 			out = append(out, k)
@@ -226,7 +227,7 @@ func (k *groupKnob) read() (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return formatCPUList(p), nil
+		return cpulist.Format(p), nil
 	}
 	switch k.knob {
 	case KnobCgroupWeight:
@@ -263,11 +264,11 @@ func (k *groupKnob) read() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cpus, err := parseCPUList(s)
+	cpus, err := cpulist.Parse(s)
 	if err != nil {
 		return "", fmt.Errorf("%s %s: %w", k.knob, k.group, err)
 	}
-	return formatCPUList(cpus), nil
+	return cpulist.Format(cpus), nil
 }
 
 func (k *groupKnob) readAttr(name string) (string, error) {
@@ -297,7 +298,7 @@ func (k *groupKnob) parentCPUs() ([]int, error) {
 		if err != nil {
 			continue
 		}
-		return parseCPUList(s)
+		return cpulist.Parse(s)
 	}
 	return nil, fmt.Errorf("%s %s: no cpuset in %s: %w", k.knob, k.group, parent, ErrUnavailable)
 }
@@ -319,7 +320,7 @@ func (k *groupKnob) check(v string) (string, string, error) {
 		}
 		return formatQuota(q, p), "", nil
 	}
-	cpus, err := parseCPUList(v)
+	cpus, err := cpulist.Parse(v)
 	if err != nil || len(cpus) == 0 {
 		return "", "", fmt.Errorf("%s %s: %q: want a cpu list: %w", k.knob, k.group, v, ErrBadValue)
 	}
@@ -328,9 +329,9 @@ func (k *groupKnob) check(v string) (string, string, error) {
 		return "", "", err
 	}
 	if !subset(cpus, parent) {
-		return "", "", fmt.Errorf("%s %s: cpus %s outside the parent's %s: %w", k.knob, k.group, formatCPUList(cpus), formatCPUList(parent), ErrOutOfBounds)
+		return "", "", fmt.Errorf("%s %s: cpus %s outside the parent's %s: %w", k.knob, k.group, cpulist.Format(cpus), cpulist.Format(parent), ErrOutOfBounds)
 	}
-	return formatCPUList(cpus), "", nil
+	return cpulist.Format(cpus), "", nil
 }
 
 func (k *groupKnob) write(v string) error {

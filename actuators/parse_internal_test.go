@@ -1,42 +1,9 @@
 package actuators
 
 import (
-	"slices"
 	"strings"
 	"testing"
 )
-
-func TestCPUList(t *testing.T) {
-	tests := []struct {
-		in   string
-		want []int
-		out  string
-		bad  bool
-	}{
-		{"", nil, "", false},
-		{"0", []int{0}, "0", false},
-		{"0-3", []int{0, 1, 2, 3}, "0-3", false},
-		{"3,1,2", []int{1, 2, 3}, "1-3", false},
-		{"0-1,1-2,7", []int{0, 1, 2, 7}, "0-2,7", false},
-		{" 4,6 \n", []int{4, 6}, "4,6", false},
-		{"3-1", nil, "", true},
-		{"-1", nil, "", true},
-		{"a", nil, "", true},
-		{"0-", nil, "", true},
-		{"0,,1", nil, "", true},
-		{"0-99999999", nil, "", true},
-	}
-	for _, tt := range tests {
-		got, err := parseCPUList(tt.in)
-		if (err != nil) != tt.bad || !slices.Equal(got, tt.want) {
-			t.Errorf("parseCPUList(%q) = %v, %v; want %v, error %v", tt.in, got, err, tt.want, tt.bad)
-			continue
-		}
-		if out := formatCPUList(got); out != tt.out {
-			t.Errorf("formatCPUList(%v) = %q; want %q", got, out, tt.out)
-		}
-	}
-}
 
 func TestParseValues(t *testing.T) {
 	ioprio := []struct {
@@ -141,12 +108,6 @@ func FuzzValues(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if cpus, err := parseCPUList(s); err == nil {
-			again, err := parseCPUList(formatCPUList(cpus))
-			if err != nil || !slices.Equal(again, cpus) {
-				t.Fatalf("parseCPUList(formatCPUList(%v)) = %v, %v", cpus, again, err)
-			}
-		}
 		if p, err := parseIOPrio(s); err == nil {
 			if again, err := parseIOPrio(formatIOPrio(p)); err != nil || again != p {
 				t.Fatalf("ioprio %q: %d -> %q -> %d, %v", s, p, formatIOPrio(p), again, err)

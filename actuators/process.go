@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/krystalstack/gamesa/internal/cpulist"
 	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
 )
 
@@ -384,11 +385,11 @@ func readAffinity(tid int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return formatCPUList(cpus), nil
+	return cpulist.Format(cpus), nil
 }
 
 func writeAffinity(tid int, v string) error {
-	cpus, err := parseCPUList(v)
+	cpus, err := cpulist.Parse(v)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadValue, err)
 	}
@@ -557,7 +558,7 @@ func parsePolicy(v string) (pol, prio int, err error) {
 // Bounds of the per-thread knobs (see the package doc).
 
 func (f *procFamily) checkAffinity(v string) (string, string, error) {
-	cpus, err := parseCPUList(v)
+	cpus, err := cpulist.Parse(v)
 	if err != nil {
 		return "", "", fmt.Errorf("%w: %w", ErrBadValue, err)
 	}
@@ -565,9 +566,9 @@ func (f *procFamily) checkAffinity(v string) (string, string, error) {
 		return "", "", fmt.Errorf("empty cpu list: %w", ErrBadValue)
 	}
 	if online, err := onlineCPUs(f.cfg.Sys); err == nil && !subset(cpus, online) {
-		return "", "", fmt.Errorf("cpus %s not all online (%s): %w", formatCPUList(cpus), formatCPUList(online), ErrOutOfBounds)
+		return "", "", fmt.Errorf("cpus %s not all online (%s): %w", cpulist.Format(cpus), cpulist.Format(online), ErrOutOfBounds)
 	}
-	return formatCPUList(cpus), "", nil
+	return cpulist.Format(cpus), "", nil
 }
 
 func (f *procFamily) checkNice(v string) (string, string, error) {
@@ -610,5 +611,5 @@ func onlineCPUs(sys string) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parseCPUList(s)
+	return cpulist.Parse(s)
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/krystalstack/gamesa/internal/cpulist"
 	"github.com/krystalstack/gamesa/optimizer/coord"
 )
 
@@ -260,7 +261,7 @@ func allHave(applied map[string]map[string]string, targets []string, knob string
 
 func cpuSet(t *testing.T, list string) []int {
 	t.Helper()
-	cpus, err := coord.ParseCPUList(list)
+	cpus, err := cpulist.Parse(list)
 	if err != nil {
 		t.Fatalf("CPU list %q: %v", list, err)
 	}

@@ -383,7 +383,7 @@ func (p *planner) sprintf(format string, args ...arg) string {
 	return p.text(format, args...).s
 }
 
-// cpuList is FormatCPUList, memoized.
+// cpuList is cpulist.Format, memoized.
 func (p *planner) cpuList(cpus []int) string { return p.c.scratch.cpuLists.format(cpus) }
 
 func (p *planner) note(format string, args ...arg) {

@@ -12,10 +12,6 @@ var (
 	// condition, or a command name longer than the kernel keeps.
 	ErrRule = errors.New("invalid classification rule")
 
-	// ErrCPUList says a CPU list ("0-3,8-11") is malformed: a bad number,
-	// a range that runs backwards, or a CPU number beyond MaxCPU.
-	ErrCPUList = errors.New("malformed CPU list")
-
 	// ErrTopology says the CPU topology files are missing or inconsistent:
 	// no CPU at all, or a file that does not parse.
 	ErrTopology = errors.New("unreadable CPU topology")

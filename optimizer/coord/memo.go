@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/krystalstack/gamesa/internal/cpulist"
 )
 
 // A steady machine asks for the same plan tick after tick: the same
@@ -146,7 +148,7 @@ func sprintf(format string, args []arg) string {
 	return fmt.Sprintf(format, vs...)
 }
 
-// cpuLists memoizes FormatCPUList for the few lists a plan writes (the
+// cpuLists memoizes cpulist.Format for the few lists a plan writes (the
 // two sides of the split and the reservations), replacing the oldest.
 type cpuLists struct {
 	entries [8]cpuListEntry
@@ -169,7 +171,7 @@ func (m *cpuLists) format(cpus []int) string {
 	}
 	e := &m.entries[m.next]
 	m.next = (m.next + 1) % len(m.entries)
-	e.cpus, e.s = append(e.cpus[:0], cpus...), FormatCPUList(cpus)
+	e.cpus, e.s = append(e.cpus[:0], cpus...), cpulist.Format(cpus)
 	return e.s
 }
 

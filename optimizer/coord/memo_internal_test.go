@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"testing"
+
+	"github.com/krystalstack/gamesa/internal/cpulist"
 )
 
 // TestTextsFormatAsSprintf checks that a memoized text reads as
@@ -76,7 +78,7 @@ func TestTextsKeepAndDrop(t *testing.T) {
 	}
 }
 
-// TestCPUListsMemo checks that the memo formats as FormatCPUList, keeps a
+// TestCPUListsMemo checks that the memo formats as cpulist.Format, keeps a
 // copy rather than the caller's slice, and gives way to newer lists.
 func TestCPUListsMemo(t *testing.T) {
 	var m cpuLists
@@ -85,11 +87,11 @@ func TestCPUListsMemo(t *testing.T) {
 		t.Fatalf("format(%v) = %q", cpus, got)
 	}
 	cpus[0] = 0 // the caller reuses its slice
-	if got := m.format(cpus); got != FormatCPUList(cpus) {
-		t.Fatalf("format after the caller changed its slice = %q; want %q", got, FormatCPUList(cpus))
+	if got := m.format(cpus); got != cpulist.Format(cpus) {
+		t.Fatalf("format after the caller changed its slice = %q; want %q", got, cpulist.Format(cpus))
 	}
 	for i := range 3 * len(m.entries) {
-		if got, want := m.format([]int{i, i + 2}), FormatCPUList([]int{i, i + 2}); got != want {
+		if got, want := m.format([]int{i, i + 2}), cpulist.Format([]int{i, i + 2}); got != want {
 			t.Fatalf("format([%d %d]) = %q; want %q", i, i+2, got, want)
 		}
 	}

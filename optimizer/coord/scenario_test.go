@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/krystalstack/gamesa/internal/cpulist"
 	"github.com/krystalstack/gamesa/optimizer/coord"
 	gamesav1 "github.com/krystalstack/gamesa/proto/gamesa/v1"
 )
@@ -74,7 +75,7 @@ func render(d coord.Decision) string {
 		fmt.Fprintf(&b, "foreground: none\n")
 	}
 	if d.FirstCPUs != nil {
-		fmt.Fprintf(&b, "split: %s | %s\n", coord.FormatCPUList(d.FirstCPUs), coord.FormatCPUList(d.RestCPUs))
+		fmt.Fprintf(&b, "split: %s | %s\n", cpulist.Format(d.FirstCPUs), cpulist.Format(d.RestCPUs))
 	}
 	b.WriteString("apps:\n")
 	for _, a := range d.Apps {
@@ -154,7 +155,7 @@ func checkInvariants(t *testing.T, in coord.Input, d coord.Decision) {
 				t.Errorf("%s = %q; a real-time I/O class", key, a.GetValue())
 			}
 		case coord.KnobAffinity, coord.KnobCgroupCPUSet:
-			if cpus, err := coord.ParseCPUList(a.GetValue()); err != nil || len(cpus) == 0 {
+			if cpus, err := cpulist.Parse(a.GetValue()); err != nil || len(cpus) == 0 {
 				t.Errorf("%s = %q; want a non-empty CPU list", key, a.GetValue())
 			}
 		}

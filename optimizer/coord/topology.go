@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/krystalstack/gamesa/internal/cpulist"
 )
 
 // CPU is one logical CPU's place in the machine.
@@ -82,7 +84,7 @@ func ParseTopology(fsys fs.FS) (Topology, error) {
 func onlineCPUs(fsys fs.FS) ([]int, error) {
 	b, err := fs.ReadFile(fsys, "online")
 	if err == nil {
-		ids, err := ParseCPUList(string(b))
+		ids, err := cpulist.Parse(string(b))
 		if err != nil {
 			return nil, fmt.Errorf("%w: online: %w", ErrTopology, err)
 		}
@@ -101,7 +103,7 @@ func onlineCPUs(fsys fs.FS) ([]int, error) {
 		if !ok || !e.IsDir() {
 			continue
 		}
-		if id, err := parseCPU(n); err == nil {
+		if id, err := cpulist.Number(n); err == nil {
 			ids = append(ids, id)
 		}
 	}
@@ -138,7 +140,7 @@ func readList(fsys fs.FS, name string) ([]int, error) {
 	if err != nil || s == "" {
 		return nil, err
 	}
-	l, err := ParseCPUList(s)
+	l, err := cpulist.Parse(s)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrTopology, name, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/krystalstack/gamesa/internal/cpulist"
 	"github.com/krystalstack/gamesa/optimizer/coord"
 	"github.com/krystalstack/gamesa/optimizer/power"
 	"github.com/krystalstack/gamesa/optimizer/rules"
@@ -71,7 +72,7 @@ func (p *Pipeline) gameCores(cd *coord.Decision) []int {
 		return cd.FirstCPUs
 	}
 	if e := p.entries[Key{coord.KnobCgroupCPUSet, coord.GroupForeground}]; e != nil && e.value != "" {
-		if cpus, err := coord.ParseCPUList(e.value); err == nil {
+		if cpus, err := cpulist.Parse(e.value); err == nil {
 			return cpus
 		}
 	}
