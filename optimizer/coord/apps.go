@@ -3,6 +3,8 @@ package coord
 import (
 	"cmp"
 	"slices"
+
+	"github.com/krystalstack/gamesa/internal/strs"
 )
 
 // App is a group of processes that the user sees as one program: a game
@@ -408,7 +410,7 @@ func (s *scratch) asHanded() (names, sums bool) {
 	sums = true
 	for r := range s.handed {
 		h := &s.handed[r]
-		if !sameString(h.Name, s.names[r]) {
+		if !strs.Same(h.Name, s.names[r]) {
 			return false, false
 		}
 		sums = sums && h.CPUPercent == s.cpu[r] && h.RSSBytes == s.rss[r]

@@ -4,7 +4,8 @@ import (
 	"cmp"
 	"slices"
 	"strconv"
-	"unsafe"
+
+	"github.com/krystalstack/gamesa/internal/strs"
 )
 
 // pidEntry is what a Coordinator remembers about one pid between ticks:
@@ -42,19 +43,8 @@ type pidEntry struct {
 
 // same reports whether the stored match was made from these inputs.
 func (e *pidEntry) same(name, parent, cmd, exe, cgroup string) bool {
-	return e.valid && sameString(e.cmd, cmd) && sameString(e.name, name) && sameString(e.parent, parent) &&
-		sameString(e.exe, exe) && sameString(e.cgroup, cgroup)
-}
-
-// sameString is a == b, told without a call where both are one string
-// (the same bytes at the same address), as the strings a caller keeps
-// from tick to tick are: == calls the runtime to compare bytes whenever
-// the lengths agree, and a steady tick asks this five times a process.
-func sameString(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	return len(a) == 0 || unsafe.StringData(a) == unsafe.StringData(b) || a == b
+	return e.valid && strs.Same(e.cmd, cmd) && strs.Same(e.name, name) && strs.Same(e.parent, parent) &&
+		strs.Same(e.exe, exe) && strs.Same(e.cgroup, cgroup)
 }
 
 // store remembers a match and its inputs. It keeps the strings it is

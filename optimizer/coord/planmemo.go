@@ -3,6 +3,8 @@ package coord
 import (
 	"math"
 	"slices"
+
+	"github.com/krystalstack/gamesa/internal/strs"
 )
 
 // planMemo is the last plan with everything it was made from beyond the
@@ -74,7 +76,7 @@ func (m *planMemo) holds(c *Coordinator, in *Input, before []PIDNice, apps []App
 func sameKinds(apps, last []App) bool {
 	for i := range apps {
 		a, l := &apps[i], &last[i]
-		if !sameString(string(a.Class), string(l.Class)) || !sameString(a.Rule, l.Rule) || !sameString(a.Name, l.Name) {
+		if !strs.Same(string(a.Class), string(l.Class)) || !strs.Same(a.Rule, l.Rule) || !strs.Same(a.Name, l.Name) {
 			return false
 		}
 	}

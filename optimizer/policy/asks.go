@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/krystalstack/gamesa/internal/strs"
 	"github.com/krystalstack/gamesa/optimizer/coord"
 	"github.com/krystalstack/gamesa/optimizer/rules"
 )
@@ -250,7 +251,7 @@ func (c *contest) holds(b *board, first int32) bool {
 // sameAsk reports whether a and b ask the same: the same value, source,
 // rule and urgency, with the very same reasons.
 func sameAsk(a, b *ask) bool {
-	return a.source == b.source && a.rule == b.rule && a.urgent == b.urgent && sameString(a.value, b.value) &&
+	return a.source == b.source && a.rule == b.rule && a.urgent == b.urgent && strs.Same(a.value, b.value) &&
 		len(a.reasons) == len(b.reasons) && (len(a.reasons) == 0 || &a.reasons[0] == &b.reasons[0])
 }
 

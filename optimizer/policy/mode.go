@@ -3,9 +3,9 @@ package policy
 import (
 	"slices"
 	"time"
-	"unsafe"
 
 	"github.com/krystalstack/gamesa/internal/cpulist"
+	"github.com/krystalstack/gamesa/internal/strs"
 	"github.com/krystalstack/gamesa/optimizer/coord"
 	"github.com/krystalstack/gamesa/optimizer/power"
 	"github.com/krystalstack/gamesa/optimizer/rules"
@@ -139,17 +139,6 @@ func (p *Pipeline) askMode(d *Decision, host power.Host, now time.Time) {
 	}
 }
 
-// sameString is a == b, told without a call where both are one string
-// (the same bytes at the same address), as the inventory's strings are
-// from tick to tick: == calls the runtime to compare bytes whenever the
-// lengths agree.
-func sameString(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	return len(a) == 0 || unsafe.StringData(a) == unsafe.StringData(b) || a == b
-}
-
 // sameModeInputs reports whether the mode's plan of the last tick still
 // holds, and brings the knob view up to date either way.
 //
@@ -195,9 +184,9 @@ func (p *Pipeline) viewKnob(i int, k *gamesav1.Knob) bool {
 			value = e.orig
 		}
 	}
-	if sameString(v.Name, k.GetName()) && sameString(v.Target, k.GetTarget()) && sameString(v.Unit, k.GetUnit()) &&
-		v.Min == k.GetMin() && v.Max == k.GetMax() && v.Writable == k.GetWritable() && sameString(v.Owner, k.GetOwner()) &&
-		sameString(v.Value, value) && slices.EqualFunc(v.Choices, k.GetChoices(), sameString) {
+	if strs.Same(v.Name, k.GetName()) && strs.Same(v.Target, k.GetTarget()) && strs.Same(v.Unit, k.GetUnit()) &&
+		v.Min == k.GetMin() && v.Max == k.GetMax() && v.Writable == k.GetWritable() && strs.Same(v.Owner, k.GetOwner()) &&
+		strs.Same(v.Value, value) && slices.EqualFunc(v.Choices, k.GetChoices(), strs.Same) {
 		return true
 	}
 	v.Name, v.Target, v.Unit, v.Min, v.Max = k.GetName(), k.GetTarget(), k.GetUnit(), k.GetMin(), k.GetMax()
