@@ -67,9 +67,8 @@ func newer(cur, next *share) bool {
 
 // follow reads the node's share every followPoll (a server without jobs
 // when its replica changes): a server from its own replica, a client from
-// any server's. It applies the power cap of each
-// new epoch, publishes it in the node's digest, and leaves the jobs to the
-// job runner.
+// any server's. It applies the power cap of each new epoch, publishes it
+// in the node's digest, and leaves the jobs to the job runner.
 func (a *allocator) follow(ctx context.Context) {
 	applied := int64(-1)
 	warned := false

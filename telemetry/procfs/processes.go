@@ -159,7 +159,7 @@ func (p *Processes) Collect(ctx context.Context, s *gamesav1.Sample) error {
 			return notAvailable(err)
 		}
 	}
-	kept := p.pids[:0] // without the listing, the processes still there
+	kept := p.pids[:0] // the processes still there, in place
 	p.gen++
 	p.top = p.top[:0]
 	var errs fieldErrors
@@ -239,9 +239,7 @@ func (p *Processes) Collect(ctx context.Context, s *gamesav1.Sample) error {
 			delete(p.prev, pid)
 		}
 	}
-	if !listed {
-		p.pids = kept
-	}
+	p.pids = kept
 	p.hasPrev = true
 	p.prevBoot, p.prevBootOK = boot, bootOK
 
