@@ -436,13 +436,35 @@ func TestFingerprint(t *testing.T) {
 		t.Fatal(err)
 	}
 	changes := map[string]func() (*consensus.State, gossip.ClusterView){
-		"state":    func() (*consensus.State, gossip.ClusterView) { return st2, base() },
-		"draw":     func() (*consensus.State, gossip.ClusterView) { v := base(); v.Members[0].Digest.PowerWatts = 130; return st, v },
-		"liveness": func() (*consensus.State, gossip.ClusterView) { v := base(); v.Members[1].State = gossip.StateFailed; return st, v },
-		"class":    func() (*consensus.State, gossip.ClusterView) { v := base(); v.Members[1].Digest.AppClass = "game"; return st, v },
-		"heat":     func() (*consensus.State, gossip.ClusterView) { v := base(); v.Members[0].Digest.ThermalHeadroomCelsius = 1; return st, v },
-		"cap":      func() (*consensus.State, gossip.ClusterView) { v := base(); v.Members[0].Digest.PowerCapWatts = 80; return st, v },
-		"member":   func() (*consensus.State, gossip.ClusterView) { return st, view(member("a", gossip.StateAlive, t0, 100, 0)) },
+		"state": func() (*consensus.State, gossip.ClusterView) { return st2, base() },
+		"draw": func() (*consensus.State, gossip.ClusterView) {
+			v := base()
+			v.Members[0].Digest.PowerWatts = 130
+			return st, v
+		},
+		"liveness": func() (*consensus.State, gossip.ClusterView) {
+			v := base()
+			v.Members[1].State = gossip.StateFailed
+			return st, v
+		},
+		"class": func() (*consensus.State, gossip.ClusterView) {
+			v := base()
+			v.Members[1].Digest.AppClass = "game"
+			return st, v
+		},
+		"heat": func() (*consensus.State, gossip.ClusterView) {
+			v := base()
+			v.Members[0].Digest.ThermalHeadroomCelsius = 1
+			return st, v
+		},
+		"cap": func() (*consensus.State, gossip.ClusterView) {
+			v := base()
+			v.Members[0].Digest.PowerCapWatts = 80
+			return st, v
+		},
+		"member": func() (*consensus.State, gossip.ClusterView) {
+			return st, view(member("a", gossip.StateAlive, t0, 100, 0))
+		},
 	}
 	for name, f := range changes {
 		if s, v := f(); fingerprint(s, v, p) == want {
